@@ -19,6 +19,7 @@ class AlignedBuffer {
   static_assert(std::is_trivially_copyable_v<T>);
 
  public:
+  using value_type = T;
   static constexpr std::size_t kAlignment = 64;
 
   AlignedBuffer() = default;

@@ -1,0 +1,30 @@
+#include "core/optimizers/sgd.h"
+
+#include "core/optimizers/chunking.h"
+#include "core/optimizers/sgd_rule.h"
+
+namespace basin {
+
+template <typename Real>
+Sgd<Real>::Sgd(OptimizerSpec spec, ParameterLayout layout) : Optimizer<Real>(std::move(spec), std::move(layout)) {
+  this->RegisterBuffer("theta", &theta_);
+  if (config().momentum != 0) this->RegisterBuffer("momentum", &momentum_);
+}
+
+template <typename Real>
+double Sgd<Real>::CurrentLr() const {
+  return config().lr_schedule.Value(config().lr, static_cast<double>(this->step()));
+}
+
+template <typename Real>
+void Sgd<Real>::ApplyTick(absl::Span<const Real> g) {
+  const SgdRule<Real> rule = MakeSgdRule<Real>(config(), CurrentLr(), this->step() == 0);
+  ForEachChunk(this->dimension(), [&](int64_t begin, int64_t end) {
+    rule.Apply(g.data(), theta_.data(), momentum_.data(), begin, end);
+  });
+}
+
+template class Sgd<float>;
+template class Sgd<double>;
+
+}  // namespace basin
