@@ -75,6 +75,9 @@ class Optimizer {
   int64_t step() const { return step_; }
   int64_t phase() const { return phase_; }
   virtual int64_t ticks_per_step() const = 0;
+  // Whether every tick of an outer step must see the same minibatch (SAM's ascent and descent
+  // gradients do); otherwise each tick takes a fresh one.
+  virtual bool ticks_share_minibatch() const { return false; }
 
   virtual absl::Span<const Real> Query() const = 0;
   absl::Status Tell(absl::Span<const Real> gradient, double loss);

@@ -13,6 +13,7 @@ class Sam final : public Optimizer<Real> {
   Sam(OptimizerSpec spec, ParameterLayout layout);
 
   int64_t ticks_per_step() const override { return 2; }
+  bool ticks_share_minibatch() const override { return true; }
   absl::Span<const Real> Query() const override { return this->phase() == 0 ? w_.span() : perturbed_.span(); }
   absl::Span<const Real> Model() const override { return w_.span(); }
 
