@@ -171,9 +171,11 @@ std::vector<int64_t> MinibatchIndices(int64_t num_examples, int64_t batch_size,
 absl::StatusOr<std::unique_ptr<LogisticRegression>> LogisticRegression::Create(
     ClassificationData data, LogisticRegressionOptions options) {
   if (absl::Status s = ValidateClassificationData(data); !s.ok()) return s;
-  if (options.batch_size < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch_size must be >= 0 (0 = full batch), got ", options.batch_size));
+  // A batch drawn with replacement larger than the data set buys nothing and would let a
+  // caller size an allocation at will.
+  if (options.batch_size < 0 || options.batch_size > data.num_examples) {
+    return absl::InvalidArgumentError(absl::StrCat("batch_size must be in [0, num_examples = ", data.num_examples,
+                                                   "] (0 = full batch), got ", options.batch_size));
   }
   return std::unique_ptr<LogisticRegression>(
       new LogisticRegression(std::move(data), options));

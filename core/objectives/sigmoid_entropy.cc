@@ -128,9 +128,11 @@ absl::StatusOr<std::unique_ptr<SigmoidEntropyObjective>> SigmoidEntropyObjective
           " must be in [0, 1], got ", data.targets[i]));
     }
   }
-  if (options.batch_size < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch_size must be >= 0 (0 = full batch), got ", options.batch_size));
+  // A batch drawn with replacement larger than the data set buys nothing and would let a
+  // caller size an allocation at will.
+  if (options.batch_size < 0 || options.batch_size > data.num_examples) {
+    return absl::InvalidArgumentError(absl::StrCat("batch_size must be in [0, num_examples = ", data.num_examples,
+                                                   "] (0 = full batch), got ", options.batch_size));
   }
   if (!std::isfinite(options.entropy_weight)) {
     return absl::InvalidArgumentError(

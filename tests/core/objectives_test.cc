@@ -402,7 +402,9 @@ TEST(SigmoidEntropyTest, RejectsBadData) {
   bad.targets = {0.0};
   EXPECT_THAT(message(bad), HasSubstr("targets has 1 values"));
   EXPECT_THAT(message(good, {.num_outputs = 0}), HasSubstr("num_outputs must be >= 1, got 0"));
-  EXPECT_THAT(message(good, {.batch_size = -2}), HasSubstr("batch_size must be >= 0"));
+  EXPECT_THAT(message(good, {.batch_size = -2}),
+              HasSubstr("batch_size must be in [0, num_examples = 2] (0 = full batch), got -2"));
+  EXPECT_THAT(message(good, {.batch_size = int64_t{1} << 40}), HasSubstr("got 1099511627776"));
   EXPECT_THAT(message(good, {.entropy_weight = std::nan("")}), HasSubstr("entropy_weight"));
 }
 
@@ -546,7 +548,9 @@ TEST(LogisticRegressionTest, RejectsBadData) {
   bad = good;
   bad.num_features = 0;
   EXPECT_THAT(message(bad), HasSubstr("num_features must be >= 1, got 0"));
-  EXPECT_THAT(message(good, {.batch_size = -1}), HasSubstr("batch_size must be >= 0"));
+  EXPECT_THAT(message(good, {.batch_size = -1}),
+              HasSubstr("batch_size must be in [0, num_examples = 2] (0 = full batch), got -1"));
+  EXPECT_THAT(message(good, {.batch_size = 3}), HasSubstr("got 3"));
   EXPECT_EQ(MakeSyntheticClassificationData(0, 10, 2, -1.0).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
