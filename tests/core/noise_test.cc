@@ -166,13 +166,12 @@ TEST(PhiloxNormalNoiseTest, LanesOfABlockAreIndependentNormals) {
 // Recomputes draws straight from the mapping documented in noise.h: key (seed low, seed high),
 // counter (element / 4, stream, tick low, tick high), lane element % 4 of two Box–Muller pairs.
 double DocumentedNormal(uint64_t seed, uint64_t tick, uint32_t stream, uint64_t element) {
-  const std::array<uint32_t, 4> u = Philox4x32_10(
-      {static_cast<uint32_t>(element / 4), stream, static_cast<uint32_t>(tick),
-       static_cast<uint32_t>(tick >> 32)},
-      {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
+  const std::array<uint32_t, 4> u =
+      Philox4x32_10({static_cast<uint32_t>(element / 4), stream, static_cast<uint32_t>(tick),
+                     static_cast<uint32_t>(tick >> 32)},
+                    {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
   const int lane = static_cast<int>(element % 4);
-  const double radius =
-      std::sqrt(-2.0 * std::log(Uint32ToOpenUnitDouble(lane < 2 ? u[0] : u[2])));
+  const double radius = std::sqrt(-2.0 * std::log(Uint32ToOpenUnitDouble(lane < 2 ? u[0] : u[2])));
   const double angle = 2.0 * std::numbers::pi * Uint32ToOpenUnitDouble(lane < 2 ? u[1] : u[3]);
   return lane % 2 == 0 ? radius * std::cos(angle) : radius * std::sin(angle);
 }
@@ -184,8 +183,8 @@ TEST(PhiloxNormalNoiseTest, FollowsTheDocumentedCounterMapping) {
   const uint64_t first = 4000001;
   const std::vector<double> got = Draw<double>(PhiloxNormalNoise(seed), tick, stream, first, 4099);
   for (size_t i = 0; i < got.size(); ++i) {
-    ASSERT_DOUBLE_EQ(got[i], DocumentedNormal(seed, tick, stream, first + i)) << "element "
-                                                                              << first + i;
+    ASSERT_DOUBLE_EQ(got[i], DocumentedNormal(seed, tick, stream, first + i))
+        << "element " << first + i;
   }
 }
 
@@ -208,8 +207,8 @@ TEST(PhiloxNormalNoiseTest, PinnedValuesNeverChange) {
       {42, 5, 1, 17, 0.2639161099163668},
   };
   for (const Pinned& p : pinned) {
-    const std::vector<double> got = Draw<double>(PhiloxNormalNoise(p.seed), p.tick, p.stream,
-                                                 p.element, 1);
+    const std::vector<double> got =
+        Draw<double>(PhiloxNormalNoise(p.seed), p.tick, p.stream, p.element, 1);
     EXPECT_DOUBLE_EQ(got[0], p.value) << "seed " << p.seed << " tick " << p.tick << " stream "
                                       << p.stream << " element " << p.element;
   }

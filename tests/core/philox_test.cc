@@ -56,8 +56,8 @@ TEST(PhiloxTest, MatchesRandom123KnownAnswers10Rounds) {
   for (const KnownAnswer& kat : kPhilox4x32_10) {
     const Counter got = Philox4x32_10(kat.counter, kat.key);
     for (int i = 0; i < 4; ++i) {
-      EXPECT_EQ(got[i], kat.expected[i]) << "word " << i << " for counter " << std::hex
-                                         << kat.counter[0] << " key " << kat.key[0];
+      EXPECT_EQ(got[i], kat.expected[i])
+          << "word " << i << " for counter " << std::hex << kat.counter[0] << " key " << kat.key[0];
     }
   }
 }
@@ -66,8 +66,8 @@ TEST(PhiloxTest, MatchesRandom123KnownAnswers7Rounds) {
   for (const KnownAnswer& kat : kPhilox4x32_7) {
     const Counter got = Philox4x32<7>(kat.counter, kat.key);
     for (int i = 0; i < 4; ++i) {
-      EXPECT_EQ(got[i], kat.expected[i]) << "word " << i << " for counter " << std::hex
-                                         << kat.counter[0] << " key " << kat.key[0];
+      EXPECT_EQ(got[i], kat.expected[i])
+          << "word " << i << " for counter " << std::hex << kat.counter[0] << " key " << kat.key[0];
     }
   }
 }
