@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -43,6 +44,12 @@ Optimizer<Real>::Optimizer(OptimizerSpec spec, ParameterLayout layout)
     : spec_(std::move(spec)),
       layout_(std::move(layout)),
       noise_(std::make_shared<PhiloxNormalNoise>(spec_.seed)) {}
+
+template <typename Real>
+double Optimizer<Real>::CurrentLr() const {
+  return std::visit([&](const auto& c) { return c.lr_schedule.Value(c.lr, static_cast<double>(step_)); },
+                    spec_.config);
+}
 
 template <typename Real>
 void Optimizer<Real>::RegisterBuffer(std::string name, Buffer* buffer) {

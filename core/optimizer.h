@@ -114,7 +114,8 @@ class Optimizer {
   virtual void ApplyTick(absl::Span<const Real> gradient) = 0;
   virtual Buffer* MutableAnchor() { return nullptr; }
   virtual Buffer& MutableModel() = 0;
-  virtual double CurrentLr() const = 0;
+  // The learning rate (step size) of the current outer step: every config's lr under its schedule.
+  double CurrentLr() const;
   virtual double CurrentGamma() const { return 0; }
   // ‖θ − θa‖ or the like; 0 where no second point exists.
   virtual double DistanceToAnchor() const { return 0; }

@@ -17,14 +17,9 @@ Emcmc<Real>::Emcmc(OptimizerSpec spec, ParameterLayout layout) : Optimizer<Real>
 }
 
 template <typename Real>
-double Emcmc<Real>::CurrentLr() const {
-  return config().lr_schedule.Value(config().lr, static_cast<double>(this->step()));
-}
-
-template <typename Real>
 void Emcmc<Real>::ApplyTick(absl::Span<const Real> g) {
   const EmcmcConfig& c = config();
-  const double lr_d = CurrentLr();
+  const double lr_d = this->CurrentLr();
   const Real lr = static_cast<Real>(lr_d);
   const Real coupling = static_cast<Real>(1 / (c.eta * c.num_data));
   const Real wd = static_cast<Real>(c.weight_decay);

@@ -24,7 +24,6 @@ class Emcmc final : public Optimizer<Real> {
   void ApplyTick(absl::Span<const Real> gradient) override;
   Buffer& MutableModel() override { return theta_; }
   Buffer* MutableAnchor() override { return &anchor_; }
-  double CurrentLr() const override;
   double DistanceToAnchor() const override { return DistanceL2<Real>(theta_.span(), anchor_.span()); }
 
   Buffer theta_;

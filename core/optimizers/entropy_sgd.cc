@@ -20,11 +20,6 @@ EntropySgd<Real>::EntropySgd(OptimizerSpec spec, ParameterLayout layout)
 }
 
 template <typename Real>
-double EntropySgd<Real>::CurrentLr() const {
-  return config().lr_schedule.Value(config().lr, static_cast<double>(this->step()));
-}
-
-template <typename Real>
 void EntropySgd<Real>::ApplyTick(absl::Span<const Real> g) {
   const EntropySgdConfig& c = config();
   const int64_t first_inner_phase = c.extra_tick_at_x ? 1 : 0;
@@ -68,8 +63,9 @@ void EntropySgd<Real>::InnerTick(absl::Span<const Real> g) {
   const bool noisy = noise_std != 0;
 
   // The outer update, fused into the last inner tick's pass.
-  const Real lr = static_cast<Real>(CurrentLr());
-  const Real outer_rate = static_cast<Real>(paper ? CurrentLr() * CurrentGamma() : CurrentLr());
+  const double lr_d = this->CurrentLr();
+  const Real lr = static_cast<Real>(lr_d);
+  const Real outer_rate = static_cast<Real>(paper ? lr_d * CurrentGamma() : lr_d);
   const bool outer_first = this->step() == 0 && !c.extra_tick_at_x;
 
   Real* x = x_.data();

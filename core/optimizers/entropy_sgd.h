@@ -27,7 +27,6 @@ class EntropySgd final : public Optimizer<Real> {
   // Whether the current step has taken an inner tick yet, i.e. whether x' is this step's.
   bool InnerLoopStarted() const { return this->phase() > (config().extra_tick_at_x ? 1 : 0); }
   Buffer& MutableModel() override { return x_; }
-  double CurrentLr() const override;
   double CurrentGamma() const override { return config().GammaAt(this->step()); }
   double DistanceToAnchor() const override { return DistanceL2<Real>(x_.span(), x_inner_.span()); }  // last x'
 

@@ -16,11 +16,6 @@ Sam<Real>::Sam(OptimizerSpec spec, ParameterLayout layout) : Optimizer<Real>(std
 }
 
 template <typename Real>
-double Sam<Real>::CurrentLr() const {
-  return config().lr_schedule.Value(config().lr, static_cast<double>(this->step()));
-}
-
-template <typename Real>
 double Sam<Real>::DistanceToAnchor() const {
   return this->phase() == 1 ? DistanceL2<Real>(w_.span(), perturbed_.span()) : 0;
 }
@@ -45,7 +40,7 @@ void Sam<Real>::ApplyTick(absl::Span<const Real> g) {
     });
     return;
   }
-  const SgdRule<Real> rule = MakeSgdRule<Real>(c, CurrentLr(), this->step() == 0);
+  const SgdRule<Real> rule = MakeSgdRule<Real>(c, this->CurrentLr(), this->step() == 0);
   ForEachChunk(this->dimension(), [&](int64_t begin, int64_t end) {
     rule.Apply(g.data(), w_.data(), momentum_.data(), begin, end);
   });

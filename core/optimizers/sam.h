@@ -21,7 +21,6 @@ class Sam final : public Optimizer<Real> {
   const SamConfig& config() const { return std::get<SamConfig>(this->spec().config); }
   void ApplyTick(absl::Span<const Real> gradient) override;
   Buffer& MutableModel() override { return w_; }
-  double CurrentLr() const override;
   double DistanceToAnchor() const override;
 
   Buffer w_;

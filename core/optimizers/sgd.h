@@ -20,7 +20,6 @@ class Sgd final : public Optimizer<Real> {
   const SgdConfig& config() const { return std::get<SgdConfig>(this->spec().config); }
   void ApplyTick(absl::Span<const Real> gradient) override;
   Buffer& MutableModel() override { return theta_; }
-  double CurrentLr() const override;
 
   Buffer theta_;
   Buffer momentum_;

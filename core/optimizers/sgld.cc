@@ -12,14 +12,10 @@ Sgld<Real>::Sgld(OptimizerSpec spec, ParameterLayout layout) : Optimizer<Real>(s
 }
 
 template <typename Real>
-double Sgld<Real>::CurrentLr() const {
-  return config().lr_schedule.Value(config().lr, static_cast<double>(this->step()));
-}
-
-template <typename Real>
 void Sgld<Real>::ApplyTick(absl::Span<const Real> g) {
   const SgldConfig& c = config();
-  const double alpha = c.lr_convention == SgldConfig::LrConvention::kWellingTeh ? CurrentLr() / 2 : CurrentLr();
+  const double lr = this->CurrentLr();
+  const double alpha = c.lr_convention == SgldConfig::LrConvention::kWellingTeh ? lr / 2 : lr;
   const Real step = static_cast<Real>(alpha);
   const Real wd = static_cast<Real>(c.weight_decay);
   const Real noise_std = static_cast<Real>(std::sqrt(2 * alpha * c.temperature / c.num_data));

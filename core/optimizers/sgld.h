@@ -20,7 +20,6 @@ class Sgld final : public Optimizer<Real> {
   const SgldConfig& config() const { return std::get<SgldConfig>(this->spec().config); }
   void ApplyTick(absl::Span<const Real> gradient) override;
   Buffer& MutableModel() override { return theta_; }
-  double CurrentLr() const override;
 
   Buffer theta_;
 };
