@@ -193,7 +193,7 @@ absl::StatusOr<std::unique_ptr<Optimizer<Real>>> StateCodec<Real>::Decode(absl::
 
   BASIN_ASSIGN_OR_RETURN(auto num_samples, r.Get<uint32_t>("sample count"));
   const uint64_t sample_bytes = static_cast<uint64_t>(o.dimension()) * sizeof(Real);
-  if (static_cast<uint64_t>(num_samples) * (sample_bytes + 9) > r.remaining()) {
+  if (num_samples > r.remaining() / (sample_bytes + 9)) {  // a division: the product could overflow
     return absl::DataLossError(absl::StrCat("sample count ", num_samples, " exceeds the bytes present"));
   }
   for (uint32_t i = 0; i < num_samples; ++i) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "core/byte_io.h"
 #include "core/optimizer_registry.h"
 #include "core/state_codec.h"
 #include "gmock/gmock.h"
@@ -327,6 +328,18 @@ TEST(StateCodecTest, RejectsCorruptionWithoutCrashing) {
     EXPECT_FALSE(StateCodec<float>::Decode(good.substr(0, n)).ok()) << "truncated to " << n;
   }
   EXPECT_THAT(std::string(StateCodec<float>::Decode("hello").status().message()), HasSubstr("bad magic"));
+  {
+    // A huge sample count with a valid checksum: refused before any sample is read.
+    const std::size_t count_at = good.size() - 4 - 4;  // no samples: the count is the last field
+    std::string forged = good.substr(0, count_at);
+    const uint32_t huge = 0xffffffffu;
+    forged.append(reinterpret_cast<const char*>(&huge), 4);
+    const uint32_t crc = Crc32c(forged);
+    forged.append(reinterpret_cast<const char*>(&crc), 4);
+    auto r = StateCodec<float>::Decode(forged);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr("sample count 4294967295 exceeds the bytes present"));
+  }
   auto wrong_dtype = StateCodec<double>::Decode(good);
   EXPECT_THAT(std::string(wrong_dtype.status().message()), HasSubstr("optimizer state is f32, not f64"));
   auto any = DecodeState(good);
