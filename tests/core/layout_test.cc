@@ -1,5 +1,9 @@
 #include "core/layout.h"
 
+#include <cstdint>
+
+#include "core/aligned_buffer.h"
+
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -42,6 +46,31 @@ TEST(ParameterLayoutTest, TotalOverflowAcrossTensorsIsRejected) {
   const int64_t half = ParameterLayout::kMaxElements / 2 + 1;
   auto layout = ParameterLayout::Create({{"a", {half}}, {"b", {half}}});
   EXPECT_EQ(layout.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace basin
+
+namespace basin {
+namespace {
+
+TEST(AlignedBufferTest, SixtyFourByteAlignedZeroedAndDeepCopied) {
+  for (std::size_t n : {1u, 3u, 17u, 1000u}) {
+    AlignedBuffer<float> f(n);
+    AlignedBuffer<double> d(n);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(f.data()) % 64, 0u);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(d.data()) % 64, 0u);
+    for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(f[i], 0.0f);
+    f.Fill(2.5f);
+    AlignedBuffer<float> copy = f;
+    EXPECT_NE(copy.data(), f.data());
+    copy[0] = 1;
+    EXPECT_EQ(f[0], 2.5f);
+    AlignedBuffer<float> moved = std::move(copy);
+    EXPECT_EQ(moved.size(), n);
+    EXPECT_EQ(moved[0], 1.0f);
+    EXPECT_TRUE(copy.empty());
+  }
 }
 
 }  // namespace
