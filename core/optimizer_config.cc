@@ -262,12 +262,50 @@ std::vector<std::string> OptimizerNames() {
           std::string(EntropySgdConfig::kName), std::string(EmcmcConfig::kName)};
 }
 
-absl::StatusOr<OptimizerConfig> DefaultConfig(absl::string_view name) {
+namespace {
+
+// The index of `flavor` among the names of the config's flavor field, or InvalidArgument.
+template <typename Config>
+absl::StatusOr<int> FlavorIndex(absl::string_view field, absl::string_view flavor) {
+  for (const auto& f : Config::Fields()) {
+    if (f.name != field) continue;
+    for (std::size_t i = 0; i < f.enum_names.size(); ++i) {
+      if (f.enum_names[i] == flavor) return static_cast<int>(i);
+    }
+    return absl::InvalidArgumentError(absl::StrCat(Config::kName, ".", field, " must be one of {",
+                                                   absl::StrJoin(f.enum_names, ", "), "}, got '", flavor, "'"));
+  }
+  return absl::InternalError(absl::StrCat(Config::kName, " has no field ", field));
+}
+
+}  // namespace
+
+absl::string_view FlavorField(absl::string_view name) {
+  if (name == EntropySgdConfig::kName) return "variant";
+  if (name == EmcmcConfig::kName) return "form";
+  return "";
+}
+
+absl::StatusOr<OptimizerConfig> DefaultConfig(absl::string_view name, absl::string_view flavor) {
+  if (!flavor.empty() && FlavorField(name).empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(name, " has no variants, got '", flavor, "'"));
+  }
   if (name == SgdConfig::kName) return SgdConfig{};
   if (name == SgldConfig::kName) return SgldConfig{};
   if (name == SamConfig::kName) return SamConfig{};
-  if (name == EntropySgdConfig::kName) return EntropySgdConfig::Defaults(EntropySgdConfig::Variant::kLua);
-  if (name == EmcmcConfig::kName) return EmcmcConfig{};
+  if (name == EntropySgdConfig::kName) {
+    if (flavor.empty()) return EntropySgdConfig::Defaults(EntropySgdConfig::Variant::kLua);
+    auto index = FlavorIndex<EntropySgdConfig>("variant", flavor);
+    if (!index.ok()) return index.status();
+    return EntropySgdConfig::Defaults(static_cast<EntropySgdConfig::Variant>(*index));
+  }
+  if (name == EmcmcConfig::kName) {
+    if (flavor.empty()) return EmcmcConfig{};
+    auto index = FlavorIndex<EmcmcConfig>("form", flavor);
+    if (!index.ok()) return index.status();
+    return static_cast<EmcmcConfig::Form>(*index) == EmcmcConfig::Form::kPaper ? EmcmcConfig::PaperDefaults()
+                                                                                : EmcmcConfig{};
+  }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown optimizer '", name, "'; known: ", absl::StrJoin(OptimizerNames(), ", ")));
 }

@@ -166,8 +166,11 @@ struct OptimizerSpec {
 // "sgd", "sgld", "sam", "entropy_sgd", "emcmc".
 absl::string_view OptimizerName(const OptimizerConfig& config);
 std::vector<std::string> OptimizerNames();
-// The defaults of the named optimizer, or InvalidArgument listing the known names.
-absl::StatusOr<OptimizerConfig> DefaultConfig(absl::string_view name);
+// The defaults of the named optimizer, or InvalidArgument listing the known names. `flavor` names
+// the Entropy-SGD variant or the EMCMC form whose defaults apply ("" is the default flavor).
+absl::StatusOr<OptimizerConfig> DefaultConfig(absl::string_view name, absl::string_view flavor = "");
+// The field whose value selects the defaults ("variant", "form"), or "" for optimizers without one.
+absl::string_view FlavorField(absl::string_view name);
 // Field checks plus cross-field rules; the message names the field and value.
 absl::Status CheckSpec(const OptimizerSpec& spec);
 
