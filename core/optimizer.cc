@@ -58,9 +58,14 @@ void Optimizer<Real>::RegisterBuffer(std::string name, Buffer* buffer) {
 }
 
 template <typename Real>
-absl::Status Optimizer<Real>::Tell(absl::Span<const Real> gradient, double loss) {
+absl::Status Optimizer<Real>::CheckGradient(absl::Span<const Real> gradient, double loss) const {
   if (!std::isfinite(loss)) return absl::InvalidArgumentError(absl::StrCat("loss is ", loss));
-  absl::Status s = CheckVector<Real>(layout_, "gradient", gradient);
+  return CheckVector<Real>(layout_, "gradient", gradient);
+}
+
+template <typename Real>
+absl::Status Optimizer<Real>::Tell(absl::Span<const Real> gradient, double loss) {
+  absl::Status s = CheckGradient(gradient, loss);
   if (!s.ok()) return s;
 
   last_gradient_norm_ = std::sqrt(DeterministicSum(static_cast<int64_t>(gradient.size()), [&](int64_t i) {

@@ -81,6 +81,10 @@ class Optimizer {
 
   virtual absl::Span<const Real> Query() const = 0;
   absl::Status Tell(absl::Span<const Real> gradient, double loss);
+  // The checks Tell makes before it changes anything: the length, and no NaN or Inf in the
+  // gradient or the loss. For callers that hold a gradient back (a sync quorum) and want to refuse
+  // it at once.
+  absl::Status CheckGradient(absl::Span<const Real> gradient, double loss) const;
 
   // The point to evaluate or deploy: θ (SGD, SGLD, EMCMC), w (SAM), x (Entropy-SGD).
   virtual absl::Span<const Real> Model() const = 0;

@@ -1,0 +1,197 @@
+#include "server/session.h"
+
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace basin {
+
+absl::Status WorkerPolicy::Check(int64_t ticks_per_step) const {
+  if (num_workers < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("workers.num_workers must be >= 1, got ", num_workers));
+  }
+  if (mode == Mode::kSync && (quorum < 1 || quorum > num_workers)) {
+    return absl::InvalidArgumentError(absl::StrCat("workers.quorum must be in [1, num_workers = ", num_workers,
+                                                   "], got ", quorum));
+  }
+  if (mode == Mode::kAsync) {
+    if (max_staleness < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("workers.max_staleness must be >= 0, got ", max_staleness));
+    }
+    // A stale gradient from another phase of a multi-tick step (SAM's ascent, Entropy-SGD's tick
+    // at x) would be applied as the wrong kind of gradient.
+    if (ticks_per_step != 1) {
+      return absl::InvalidArgumentError(absl::StrCat("workers.mode = async needs an optimizer with one tick per step; "
+                                                     "this one has ",
+                                                     ticks_per_step));
+    }
+  }
+  return absl::OkStatus();
+}
+
+Session::Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers)
+    : id_(std::move(id)),
+      layout_(std::visit([](const auto& o) { return o->layout(); }, optimizer)),
+      dtype_(std::visit([](const auto& o) { return o->dtype(); }, optimizer)),
+      spec_(std::visit([](const auto& o) { return o->spec(); }, optimizer)),
+      workers_(workers),
+      optimizer_(std::move(optimizer)) {}
+
+int64_t Session::tick() const {
+  absl::MutexLock lock(&mu_);
+  return std::visit([](const auto& o) { return o->tick(); }, optimizer_);
+}
+
+OptimizerStats Session::Stats() const {
+  absl::MutexLock lock(&mu_);
+  return std::visit([](const auto& o) { return o->Stats(); }, optimizer_);
+}
+
+SessionCounters Session::counters() const {
+  absl::MutexLock lock(&mu_);
+  return counters_;
+}
+
+int64_t Session::state_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return std::visit(
+      [](const auto& o) {
+        return static_cast<int64_t>(o->StateVariableNames().size()) * o->dimension() * DTypeSize(o->dtype());
+      },
+      optimizer_);
+}
+
+template <typename Real>
+QueryPoint<Real> Session::CopyQuery() const {
+  absl::MutexLock lock(&mu_);
+  const auto& o = *std::get<std::unique_ptr<Optimizer<Real>>>(optimizer_);
+  QueryPoint<Real> q;
+  q.tick = o.tick();
+  q.step = o.step();
+  q.phase = o.phase();
+  q.minibatch_key = o.ticks_share_minibatch() ? o.step() : o.tick();
+  q.values.assign(o.Query().begin(), o.Query().end());
+  return q;
+}
+
+bool Session::WaitForTickAfter(int64_t tick, absl::Time deadline, const std::function<bool()>& cancelled) {
+  absl::MutexLock lock(&mu_);
+  auto current = [&] { return std::visit([](const auto& o) { return o->tick(); }, optimizer_); };
+  while (current() <= tick) {
+    if ((cancelled && cancelled()) || absl::Now() >= deadline) return false;
+    // Wake at least every 50 ms to notice a cancellation, which nobody signals here.
+    tick_changed_.WaitWithDeadline(&mu_, std::min(deadline, absl::Now() + absl::Milliseconds(50)));
+  }
+  return true;
+}
+
+template <typename Real>
+absl::StatusOr<TickOutcome> Session::SubmitGradient(int worker, int64_t tick, absl::Span<const Real> gradient,
+                                                    double loss, double batch_size) {
+  if (worker < 0 || worker >= workers_.num_workers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker id ", worker, " is out of range: the session has ", workers_.num_workers, " workers"));
+  }
+  if (!(batch_size > 0) || !std::isfinite(batch_size)) {
+    return absl::InvalidArgumentError(absl::StrCat("batch_size must be finite and > 0, got ", batch_size));
+  }
+  absl::MutexLock lock(&mu_);
+  auto* holder = std::get_if<std::unique_ptr<Optimizer<Real>>>(&optimizer_);
+  if (holder == nullptr) {
+    return absl::InternalError(absl::StrCat("gradient decoded as ", DTypeName(DTypeOf<Real>()), " for a ",
+                                            DTypeName(dtype_), " session"));
+  }
+  Optimizer<Real>& o = **holder;
+  if (tick > o.tick()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gradient for tick ", tick, " is from the future: the session is at tick ", o.tick()));
+  }
+  if (tick < 0) return absl::InvalidArgumentError(absl::StrCat("tick must be >= 0, got ", tick));
+  if (workers_.mode == WorkerPolicy::Mode::kAsync) return SubmitAsync(o, worker, tick, gradient, loss);
+  return SubmitSync(o, worker, tick, gradient, loss, batch_size);
+}
+
+template <typename Real>
+absl::StatusOr<TickOutcome> Session::SubmitSync(Optimizer<Real>& o, int worker, int64_t tick,
+                                                absl::Span<const Real> gradient, double loss, double batch_size) {
+  auto last = last_tick_of_worker_.find(worker);
+  const bool handled_before = last != last_tick_of_worker_.end() && last->second >= tick;
+  if (tick < o.tick()) {
+    if (handled_before) {
+      ++counters_.gradients_duplicate;
+      return TickOutcome::kDuplicate;
+    }
+    ++counters_.gradients_dropped;
+    return TickOutcome::kDropped;
+  }
+  if (pending_.count(worker) != 0) {
+    ++counters_.gradients_duplicate;
+    return TickOutcome::kDuplicate;
+  }
+  if (workers_.quorum == 1) {
+    absl::Status s = o.Tell(gradient, loss);
+    if (!s.ok()) return s;
+  } else {
+    // Check now so a bad gradient is refused to its sender, not discovered at the quorum.
+    absl::Status s = o.CheckGradient(gradient, loss);
+    if (!s.ok()) return s;
+    Contribution c{std::vector<double>(gradient.begin(), gradient.end()), loss, batch_size};
+    pending_.emplace(worker, std::move(c));
+    if (static_cast<int>(pending_.size()) < workers_.quorum) {
+      last_tick_of_worker_[worker] = tick;
+      return TickOutcome::kApplied;
+    }
+    // The quorum is complete: the weighted mean, summed in worker order.
+    std::vector<double> sum(gradient.size(), 0.0);
+    double weight = 0, loss_sum = 0;
+    for (const auto& [w, contribution] : pending_) {
+      for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += contribution.weight * contribution.gradient[i];
+      weight += contribution.weight;
+      loss_sum += contribution.weight * contribution.loss;
+    }
+    std::vector<Real> mean(sum.size());
+    for (std::size_t i = 0; i < sum.size(); ++i) mean[i] = static_cast<Real>(sum[i] / weight);
+    s = o.Tell(mean, loss_sum / weight);
+    if (!s.ok()) {
+      pending_.erase(worker);
+      return s;
+    }
+    pending_.clear();
+  }
+  last_tick_of_worker_[worker] = tick;
+  tick_changed_.SignalAll();
+  return TickOutcome::kApplied;
+}
+
+template <typename Real>
+absl::StatusOr<TickOutcome> Session::SubmitAsync(Optimizer<Real>& o, int worker, int64_t tick,
+                                                 absl::Span<const Real> gradient, double loss) {
+  auto last = last_tick_of_worker_.find(worker);
+  if (last != last_tick_of_worker_.end() && tick <= last->second) {
+    ++counters_.gradients_duplicate;
+    return TickOutcome::kDuplicate;
+  }
+  const int64_t staleness = o.tick() - tick;
+  if (staleness > workers_.max_staleness) {
+    return absl::AbortedError(absl::StrCat("gradient for tick ", tick, " is ", staleness,
+                                           " ticks old; the session allows ", workers_.max_staleness,
+                                           ": fetch the current query point and recompute"));
+  }
+  absl::Status s = o.Tell(gradient, loss);
+  if (!s.ok()) return s;
+  if (staleness > 0) ++counters_.gradients_stale_applied;
+  last_tick_of_worker_[worker] = tick;
+  tick_changed_.SignalAll();
+  return TickOutcome::kApplied;
+}
+
+template absl::StatusOr<TickOutcome> Session::SubmitGradient<float>(int, int64_t, absl::Span<const float>, double,
+                                                                    double);
+template absl::StatusOr<TickOutcome> Session::SubmitGradient<double>(int, int64_t, absl::Span<const double>, double,
+                                                                     double);
+template QueryPoint<float> Session::CopyQuery<float>() const;
+template QueryPoint<double> Session::CopyQuery<double>() const;
+
+}  // namespace basin

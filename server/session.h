@@ -1,0 +1,134 @@
+#ifndef BASIN_SERVER_SESSION_H_
+#define BASIN_SERVER_SESSION_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "core/aligned_buffer.h"
+#include "core/layout.h"
+#include "core/optimizer_registry.h"
+
+namespace basin {
+
+// How the gradients of a session's workers combine (docs/protocol.md, "Workers").
+struct WorkerPolicy {
+  enum class Mode { kSync, kAsync };
+  int num_workers = 1;
+  Mode mode = Mode::kSync;
+  int quorum = 1;          // sync: a tick closes with this many gradients
+  int max_staleness = 0;   // async: τ
+
+  absl::Status Check(int64_t ticks_per_step) const;
+};
+
+// What happened to one worker's gradient.
+enum class TickOutcome { kApplied, kDuplicate, kDropped };
+
+struct SessionCounters {
+  int64_t gradients_dropped = 0;
+  int64_t gradients_duplicate = 0;
+  int64_t gradients_stale_applied = 0;
+};
+
+// The query point of one tick, copied out so it can be sent without holding the session.
+template <typename Real>
+struct QueryPoint {
+  int64_t tick = 0;
+  int64_t step = 0;
+  int64_t phase = 0;
+  int64_t minibatch_key = 0;
+  std::vector<Real> values;
+};
+
+// One optimizer run: the optimizer plus the bookkeeping of its workers' ticks. Thread-safe; every
+// method takes the session's lock, and a rejected call changes nothing.
+//
+// Sync mode: tick T is open until `quorum` workers have sent a gradient for it. Their gradients
+// are kept per worker and, when the quorum is complete, averaged in double in ascending worker
+// order (weighted by batch size) and rounded once to the state dtype, so the result does not
+// depend on arrival order. A gradient for T arriving after T closed is dropped and counted.
+// Async mode: a gradient for tick t is applied at the current tick T if T − t ≤ max_staleness,
+// otherwise refused with ABORTED. Ticks from the future are INVALID_ARGUMENT in both modes.
+class Session {
+ public:
+  Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers);
+
+  const std::string& id() const { return id_; }
+  const ParameterLayout& layout() const { return layout_; }
+  DType dtype() const { return dtype_; }
+  const OptimizerSpec& spec() const { return spec_; }
+  const WorkerPolicy& workers() const { return workers_; }
+
+  template <typename Real>
+  absl::StatusOr<TickOutcome> SubmitGradient(int worker, int64_t tick, absl::Span<const Real> gradient, double loss,
+                                             double batch_size);
+
+  // Blocks until the session's tick exceeds `tick`, the deadline passes or `cancelled()` is true;
+  // returns whether the tick advanced.
+  bool WaitForTickAfter(int64_t tick, absl::Time deadline, const std::function<bool()>& cancelled);
+
+  template <typename Real>
+  QueryPoint<Real> CopyQuery() const;
+
+  int64_t tick() const;
+  OptimizerStats Stats() const;
+  SessionCounters counters() const;
+  int64_t state_bytes() const;
+
+  // Runs fn(optimizer) under the session lock: for parameters, samples and serialization.
+  template <typename Fn>
+  auto WithOptimizer(Fn&& fn) const {
+    absl::MutexLock lock(&mu_);
+    return std::visit([&](const auto& o) { return fn(*o); }, optimizer_);
+  }
+  template <typename Fn>
+  auto WithMutableOptimizer(Fn&& fn) {
+    absl::MutexLock lock(&mu_);
+    auto result = std::visit([&](auto& o) { return fn(*o); }, optimizer_);
+    tick_changed_.SignalAll();  // the caller may have advanced the tick
+    return result;
+  }
+
+ private:
+  template <typename Real>
+  absl::StatusOr<TickOutcome> SubmitSync(Optimizer<Real>& o, int worker, int64_t tick,
+                                         absl::Span<const Real> gradient, double loss, double batch_size)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  template <typename Real>
+  absl::StatusOr<TickOutcome> SubmitAsync(Optimizer<Real>& o, int worker, int64_t tick,
+                                          absl::Span<const Real> gradient, double loss)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string id_;
+  const ParameterLayout layout_;
+  const DType dtype_;
+  const OptimizerSpec spec_;
+  const WorkerPolicy workers_;
+
+  mutable absl::Mutex mu_;
+  AnyOptimizer optimizer_ ABSL_GUARDED_BY(mu_);
+  SessionCounters counters_ ABSL_GUARDED_BY(mu_);
+  absl::CondVar tick_changed_;  // signalled whenever the tick advances
+  // Sync: the gradients of the open tick by worker (each with its loss and weight).
+  struct Contribution {
+    std::vector<double> gradient;
+    double loss = 0;
+    double weight = 1;
+  };
+  std::map<int, Contribution> pending_ ABSL_GUARDED_BY(mu_);
+  // Sync: which workers contributed to the tick that closed last, to tell a late duplicate from a
+  // drop. Async: the newest tick each worker sent.
+  std::map<int, int64_t> last_tick_of_worker_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace basin
+
+#endif  // BASIN_SERVER_SESSION_H_
