@@ -1,0 +1,128 @@
+#include "server/session_manager.h"
+
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/status_macros.h"
+
+namespace basin {
+
+std::string SessionManager::NewId() {
+  // Random, so ids are not guessable across tenants, with a counter so they never collide.
+  static absl::BitGen* gen = new absl::BitGen;
+  return absl::StrFormat("s-%012x-%04x", absl::Uniform<uint64_t>(*gen) & 0xffffffffffffULL, ++id_counter_ & 0xffff);
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Replay(const CreateSessionSpec& spec) const {
+  if (spec.request_id.empty()) return nullptr;
+  auto it = requests_.find(spec.request_id);
+  if (it == requests_.end()) return nullptr;
+  if (it->second.fingerprint != spec.fingerprint) {
+    return absl::AlreadyExistsError(absl::StrCat("request_id '", spec.request_id,
+                                                 "' was used for a different session spec (session ",
+                                                 it->second.session_id, ")"));
+  }
+  auto session = sessions_.find(it->second.session_id);
+  if (session == sessions_.end()) {
+    return absl::NotFoundError(absl::StrCat("request_id '", spec.request_id, "' created session ",
+                                            it->second.session_id, ", which has been deleted"));
+  }
+  return session->second;
+}
+
+absl::Status SessionManager::CheckRoomForOneMore() const {
+  if (static_cast<int64_t>(sessions_.size()) >= limits_.max_sessions) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the server holds ", sessions_.size(), " sessions, its limit (--max_sessions)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpec spec) {
+  if (spec.request_id.size() > 128) {
+    return absl::InvalidArgumentError(absl::StrCat("request_id is ", spec.request_id.size(),
+                                                   " bytes long; the limit is 128"));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
+    if (earlier != nullptr) return earlier;
+    BASIN_RETURN_IF_ERROR(CheckRoomForOneMore());
+  }
+  if (spec.layout.num_elements() > limits_.max_parameters_per_session) {
+    return absl::ResourceExhaustedError(absl::StrCat("the layout has ", spec.layout.num_elements(),
+                                                     " parameters; the limit per session is ",
+                                                     limits_.max_parameters_per_session));
+  }
+  if (spec.workers.num_workers > limits_.max_workers_per_session) {
+    return absl::ResourceExhaustedError(absl::StrCat("workers.num_workers is ", spec.workers.num_workers,
+                                                     "; the limit per session is ", limits_.max_workers_per_session));
+  }
+  // Built outside the lock: allocation and initial values can take a while for a large model.
+  BASIN_ASSIGN_OR_RETURN(AnyOptimizer optimizer, CreateAnyOptimizer(spec.optimizer, spec.layout, spec.dtype));
+  const int64_t ticks_per_step = std::visit([](const auto& o) { return o->ticks_per_step(); }, optimizer);
+  BASIN_RETURN_IF_ERROR(spec.workers.Check(ticks_per_step));
+  if (spec.initialize) BASIN_RETURN_IF_ERROR(spec.initialize(optimizer));
+
+  absl::MutexLock lock(&mu_);
+  // Again under the lock: a concurrent Create may have won the race.
+  BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
+  if (earlier != nullptr) return earlier;
+  BASIN_RETURN_IF_ERROR(CheckRoomForOneMore());
+  auto session = std::make_shared<Session>(NewId(), std::move(optimizer), spec.workers);
+  const int64_t bytes = session->state_bytes();
+  if (total_state_bytes_ + bytes > limits_.max_total_state_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("the session needs ", bytes, " bytes of state; the server holds ",
+                                                     total_state_bytes_, " of its limit ",
+                                                     limits_.max_total_state_bytes));
+  }
+  total_state_bytes_ += bytes;
+  sessions_.emplace(session->id(), session);
+  if (!spec.request_id.empty()) requests_[spec.request_id] = Request{spec.fingerprint, session->id()};
+  return session;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return absl::NotFoundError(absl::StrCat("no session '", id, "'"));
+  return it->second;
+}
+
+absl::Status SessionManager::Delete(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return absl::NotFoundError(absl::StrCat("no session '", id, "'"));
+  total_state_bytes_ -= it->second->state_bytes();
+  sessions_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SessionManager::Page> SessionManager::List(int page_size, const std::string& page_token) const {
+  if (page_size < 0 || page_size > 1000) {
+    return absl::InvalidArgumentError(absl::StrCat("page_size must be in [0, 1000], got ", page_size));
+  }
+  if (page_size == 0) page_size = 100;
+  absl::MutexLock lock(&mu_);
+  Page page;
+  auto it = page_token.empty() ? sessions_.begin() : sessions_.upper_bound(page_token);
+  for (; it != sessions_.end() && static_cast<int>(page.sessions.size()) < page_size; ++it) {
+    page.sessions.push_back(it->second);
+  }
+  if (it != sessions_.end() && !page.sessions.empty()) page.next_page_token = page.sessions.back()->id();
+  return page;
+}
+
+int64_t SessionManager::num_sessions() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(sessions_.size());
+}
+
+int64_t SessionManager::total_state_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return total_state_bytes_;
+}
+
+}  // namespace basin

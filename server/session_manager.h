@@ -1,0 +1,85 @@
+#ifndef BASIN_SERVER_SESSION_MANAGER_H_
+#define BASIN_SERVER_SESSION_MANAGER_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/layout.h"
+#include "core/optimizer_config.h"
+#include "server/session.h"
+
+namespace basin {
+
+// The server's limits. Every refusal is RESOURCE_EXHAUSTED naming the limit and the value.
+struct ServerLimits {
+  int64_t max_sessions = 1024;
+  int64_t max_parameters_per_session = int64_t{1} << 30;
+  int64_t max_total_state_bytes = int64_t{16} << 30;
+  int64_t max_chunk_bytes = int64_t{4} << 20;
+  int max_workers_per_session = 64;
+};
+
+struct CreateSessionSpec {
+  ParameterLayout layout;
+  DType dtype = DType::kF32;
+  OptimizerSpec optimizer;
+  WorkerPolicy workers;
+  // Idempotency: a second Create with the same request_id and fingerprint returns the first
+  // session; with another fingerprint it is ALREADY_EXISTS.
+  std::string request_id;
+  std::string fingerprint;
+  // Runs on the new optimizer before the session is visible (initial values); an error aborts
+  // the creation.
+  std::function<absl::Status(AnyOptimizer&)> initialize;
+};
+
+class SessionManager {
+ public:
+  explicit SessionManager(ServerLimits limits) : limits_(limits) {}
+
+  const ServerLimits& limits() const { return limits_; }
+
+  absl::StatusOr<std::shared_ptr<Session>> Create(CreateSessionSpec spec);
+  // NOT_FOUND naming the id.
+  absl::StatusOr<std::shared_ptr<Session>> Get(const std::string& id) const;
+  absl::Status Delete(const std::string& id);
+
+  struct Page {
+    std::vector<std::shared_ptr<Session>> sessions;
+    std::string next_page_token;  // empty on the last page
+  };
+  // Sessions ordered by id, after `page_token` (the last id of the previous page).
+  absl::StatusOr<Page> List(int page_size, const std::string& page_token) const;
+
+  int64_t num_sessions() const;
+  int64_t total_state_bytes() const;
+
+ private:
+  std::string NewId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The session an earlier Create with spec's request id made; nullptr if there was none.
+  absl::StatusOr<std::shared_ptr<Session>> Replay(const CreateSessionSpec& spec) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckRoomForOneMore() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const ServerLimits limits_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  struct Request {
+    std::string fingerprint;
+    std::string session_id;
+  };
+  std::map<std::string, Request> requests_ ABSL_GUARDED_BY(mu_);
+  int64_t total_state_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t id_counter_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace basin
+
+#endif  // BASIN_SERVER_SESSION_MANAGER_H_

@@ -1,0 +1,118 @@
+#include "server/session_manager.h"
+
+#include <set>
+#include <string>
+
+#include "absl/status/status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace basin {
+namespace {
+
+using ::testing::HasSubstr;
+
+CreateSessionSpec Spec(int64_t d = 10, std::string request_id = "", std::string fingerprint = "") {
+  CreateSessionSpec spec;
+  spec.layout = ParameterLayout::Flat(d);
+  spec.optimizer.config = SgdConfig{};
+  spec.request_id = std::move(request_id);
+  spec.fingerprint = std::move(fingerprint);
+  return spec;
+}
+
+TEST(SessionManagerTest, CreateGetListDelete) {
+  SessionManager manager(ServerLimits{});
+  std::set<std::string> ids;
+  for (int i = 0; i < 7; ++i) {
+    auto s = manager.Create(Spec());
+    ASSERT_TRUE(s.ok()) << s.status();
+    ids.insert((*s)->id());
+  }
+  EXPECT_EQ(ids.size(), 7u);
+  EXPECT_EQ(manager.total_state_bytes(), 7 * 10 * 4);
+
+  // Pages of 3 visit every session once, in id order.
+  std::vector<std::string> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    auto page = manager.List(3, token);
+    ASSERT_TRUE(page.ok());
+    for (const auto& s : page->sessions) seen.push_back(s->id());
+    token = page->next_page_token;
+    ++pages;
+  } while (!token.empty());
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(seen, std::vector<std::string>(ids.begin(), ids.end()));
+
+  const std::string victim = *ids.begin();
+  ASSERT_TRUE(manager.Get(victim).ok());
+  ASSERT_TRUE(manager.Delete(victim).ok());
+  EXPECT_EQ(manager.Get(victim).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(manager.Delete(victim).message()), HasSubstr("no session '" + victim + "'"));
+  EXPECT_EQ(manager.num_sessions(), 6);
+  EXPECT_EQ(manager.total_state_bytes(), 6 * 10 * 4);
+  EXPECT_EQ(manager.List(1001, "").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SessionManagerTest, RequestIdMakesCreateIdempotent) {
+  SessionManager manager(ServerLimits{});
+  auto first = manager.Create(Spec(10, "req-1", "spec A"));
+  auto retry = manager.Create(Spec(10, "req-1", "spec A"));
+  ASSERT_TRUE(first.ok() && retry.ok());
+  EXPECT_EQ((*first)->id(), (*retry)->id());
+  EXPECT_EQ(manager.num_sessions(), 1);
+  auto other = manager.Create(Spec(10, "req-1", "spec B"));
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(other.status().message()), HasSubstr("'req-1' was used for a different session spec"));
+  ASSERT_TRUE(manager.Delete((*first)->id()).ok());
+  EXPECT_EQ(manager.Create(Spec(10, "req-1", "spec A")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager.Create(Spec(10, std::string(129, 'r'), "x")).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SessionManagerTest, LimitsAreResourceExhaustedNamingTheLimit) {
+  ServerLimits limits;
+  limits.max_sessions = 2;
+  limits.max_parameters_per_session = 100;
+  limits.max_total_state_bytes = 1000;
+  limits.max_workers_per_session = 4;
+  SessionManager manager(limits);
+  auto expect = [](absl::Status s, const std::string& message) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(message));
+  };
+  expect(manager.Create(Spec(101)).status(), "the layout has 101 parameters; the limit per session is 100");
+  CreateSessionSpec many_workers = Spec();
+  many_workers.workers.num_workers = 5;
+  expect(manager.Create(many_workers).status(), "workers.num_workers is 5; the limit per session is 4");
+  ASSERT_TRUE(manager.Create(Spec(100)).ok());  // 400 bytes
+  ASSERT_TRUE(manager.Create(Spec(100)).ok());  // 800 bytes
+  EXPECT_EQ(manager.num_sessions(), 2);
+  expect(manager.Create(Spec(10)).status(), "the server holds 2 sessions");
+  ASSERT_TRUE(manager.Delete(manager.List(1, "")->sessions[0]->id()).ok());
+  CreateSessionSpec big = Spec(100);
+  big.optimizer.config = EmcmcConfig{};  // θ and θa: 800 bytes
+  expect(manager.Create(big).status(), "the session needs 800 bytes of state; the server holds 400 of its limit 1000");
+}
+
+TEST(SessionManagerTest, InvalidSpecsAndInitializerErrorsCreateNothing) {
+  SessionManager manager(ServerLimits{});
+  CreateSessionSpec bad = Spec();
+  EntropySgdConfig zero_inner_ticks;
+  zero_inner_ticks.L = 0;
+  bad.optimizer.config = zero_inner_ticks;
+  EXPECT_EQ(manager.Create(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  CreateSessionSpec async = Spec();
+  async.optimizer.config = SamConfig{};
+  async.workers = WorkerPolicy{.num_workers = 2, .mode = WorkerPolicy::Mode::kAsync};
+  EXPECT_THAT(std::string(manager.Create(async).status().message()), HasSubstr("async needs an optimizer"));
+  CreateSessionSpec failing = Spec();
+  failing.initialize = [](AnyOptimizer&) { return absl::InvalidArgumentError("initial values for 'x' are short"); };
+  EXPECT_THAT(std::string(manager.Create(failing).status().message()), HasSubstr("initial values for 'x' are short"));
+  EXPECT_EQ(manager.num_sessions(), 0);
+  EXPECT_EQ(manager.total_state_bytes(), 0);
+}
+
+}  // namespace
+}  // namespace basin
