@@ -1,0 +1,147 @@
+#include "server/proto_convert.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "server/spec_mapping.h"
+
+namespace basin {
+namespace {
+
+absl::Status Prefixed(absl::string_view prefix, const absl::Status& s) {
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
+}
+
+// Deterministic bytes of a message, for comparing two requests.
+std::string Fingerprint(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::io::StringOutputStream stream(&out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  m.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return out;
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+v1::DType ToProtoDType(DType dtype) { return dtype == DType::kF32 ? v1::DTYPE_F32 : v1::DTYPE_F64; }
+
+absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromProto(const v1::CreateSessionRequest& request) {
+  const v1::SessionSpec& proto = request.spec();
+  CreateSessionSpec spec;
+  std::vector<TensorSpec> tensors;
+  for (const v1::TensorSpec& t : proto.tensors()) {
+    tensors.push_back(TensorSpec{t.name(), std::vector<int64_t>(t.shape().begin(), t.shape().end())});
+  }
+  auto layout = ParameterLayout::Create(std::move(tensors));
+  BASIN_RETURN_IF_ERROR(Prefixed("spec.tensors: ", layout.status()));
+  spec.layout = *std::move(layout);
+
+  switch (proto.state_dtype()) {
+    case v1::DTYPE_UNSPECIFIED:
+    case v1::DTYPE_F32:
+      spec.dtype = DType::kF32;
+      break;
+    case v1::DTYPE_F64:
+      spec.dtype = DType::kF64;
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("spec.state_dtype must be F32 or F64, got ",
+                                                     v1::DType_Name(proto.state_dtype()).empty()
+                                                         ? absl::StrCat(static_cast<int>(proto.state_dtype()))
+                                                         : v1::DType_Name(proto.state_dtype())));
+  }
+
+  auto config = OptimizerConfigFromProto(proto.optimizer());
+  BASIN_RETURN_IF_ERROR(Prefixed("spec.optimizer: ", config.status()));
+  spec.optimizer.config = *std::move(config);
+  auto samples = SampleCollectionFromProto(proto.samples());
+  BASIN_RETURN_IF_ERROR(Prefixed("spec.", samples.status()));
+  spec.optimizer.samples = *samples;
+  spec.optimizer.seed = proto.seed();
+
+  const v1::WorkerPolicy& w = proto.workers();
+  spec.workers.num_workers = w.num_workers() == 0 ? 1 : w.num_workers();
+  switch (w.mode()) {
+    case v1::WorkerPolicy::MODE_UNSPECIFIED:
+    case v1::WorkerPolicy::MODE_SYNC:
+      spec.workers.mode = WorkerPolicy::Mode::kSync;
+      break;
+    case v1::WorkerPolicy::MODE_ASYNC:
+      spec.workers.mode = WorkerPolicy::Mode::kAsync;
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("spec.workers.mode has no value ", static_cast<int>(w.mode())));
+  }
+  spec.workers.quorum = w.quorum() == 0 ? spec.workers.num_workers : w.quorum();
+  spec.workers.max_staleness = w.max_staleness();
+
+  spec.request_id = request.request_id();
+  v1::CreateSessionRequest without_id = request;
+  without_id.clear_request_id();
+  spec.fingerprint = Fingerprint(without_id);
+  return spec;
+}
+
+v1::Session SessionToProto(const Session& session) {
+  v1::Session out;
+  out.set_session_id(session.id());
+  v1::SessionSpec& spec = *out.mutable_spec();
+  for (const TensorSpec& t : session.layout().tensors()) {
+    v1::TensorSpec& p = *spec.add_tensors();
+    p.set_name(t.name);
+    for (int64_t d : t.shape) p.add_shape(d);
+  }
+  spec.set_state_dtype(ToProtoDType(session.dtype()));
+  *spec.mutable_optimizer() = OptimizerConfigToProto(session.spec().config);
+  *spec.mutable_samples() = SampleCollectionToProto(session.spec().samples);
+  spec.set_seed(session.spec().seed);
+  v1::WorkerPolicy& w = *spec.mutable_workers();
+  w.set_num_workers(session.workers().num_workers);
+  w.set_mode(session.workers().mode == WorkerPolicy::Mode::kSync ? v1::WorkerPolicy::MODE_SYNC
+                                                                  : v1::WorkerPolicy::MODE_ASYNC);
+  w.set_quorum(session.workers().quorum);
+  w.set_max_staleness(session.workers().max_staleness);
+  const OptimizerStats stats = session.Stats();
+  out.set_tick(stats.tick);
+  out.set_step(stats.step);
+  out.set_phase(static_cast<int32_t>(stats.phase));
+  out.set_ticks_per_step(static_cast<int32_t>(stats.ticks_per_step));
+  out.set_num_parameters(session.layout().num_elements());
+  out.set_state_bytes(session.state_bytes());
+  return out;
+}
+
+v1::SessionStats SessionStatsToProto(const Session& session) {
+  const OptimizerStats s = session.Stats();
+  const SessionCounters c = session.counters();
+  v1::SessionStats out;
+  out.set_tick(s.tick);
+  out.set_step(s.step);
+  out.set_phase(static_cast<int32_t>(s.phase));
+  out.set_ticks_per_step(static_cast<int32_t>(s.ticks_per_step));
+  out.set_lr(s.lr);
+  out.set_gamma(s.gamma);
+  out.set_last_loss(s.last_loss);
+  out.set_last_step_mean_loss(s.last_step_mean_loss);
+  out.set_last_gradient_norm(s.last_gradient_norm);
+  out.set_distance_to_anchor(s.distance_to_anchor);
+  out.set_samples_kept(s.samples_kept);
+  out.set_samples_dropped(s.samples_dropped);
+  out.set_gradients_dropped(c.gradients_dropped);
+  out.set_gradients_duplicate(c.gradients_duplicate);
+  out.set_gradients_stale_applied(c.gradients_stale_applied);
+  return out;
+}
+
+}  // namespace basin

@@ -1,0 +1,68 @@
+// basin-server: the optimizer service. `basin-server --help` lists every flag.
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/time/time.h"
+#include "server/basin_server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "gRPC address to listen on; port 0 picks a free port (the chosen address is printed)");
+ABSL_FLAG(int64_t, max_sessions, 1024, "most sessions held at once");
+ABSL_FLAG(int64_t, max_parameters_per_session, int64_t{1} << 30, "most parameters in one session's layout");
+ABSL_FLAG(int64_t, max_total_state_bytes, int64_t{16} << 30, "most bytes of optimizer state over all sessions");
+ABSL_FLAG(int64_t, max_chunk_bytes, int64_t{4} << 20, "largest tensor chunk a client may send");
+ABSL_FLAG(int32_t, max_workers_per_session, 64, "most workers one session may declare");
+ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(20),
+          "on SIGTERM/SIGINT: how long running ticks may take before streams are cancelled");
+
+int main(int argc, char** argv) {
+  // --help lists the flags of this file (Abseil's default looks for a file named after the binary).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) { return absl::EndsWith(file, "server/server_main.cc"); };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  absl::SetProgramUsageMessage(
+      "basin-server: runs Entropy-SGD, Entropy-MCMC, SGD, SGLD and SAM as a gRPC service.\n"
+      "Usage: basin-server [--listen=127.0.0.1:50051] [limits...]");
+  absl::ParseCommandLine(argc, argv);
+
+  // Signals go to one thread that waits for them; every other thread inherits the block.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  basin::ServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.limits.max_sessions = absl::GetFlag(FLAGS_max_sessions);
+  options.limits.max_parameters_per_session = absl::GetFlag(FLAGS_max_parameters_per_session);
+  options.limits.max_total_state_bytes = absl::GetFlag(FLAGS_max_total_state_bytes);
+  options.limits.max_chunk_bytes = absl::GetFlag(FLAGS_max_chunk_bytes);
+  options.limits.max_workers_per_session = absl::GetFlag(FLAGS_max_workers_per_session);
+  auto server = basin::BasinServer::Start(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "basin-server: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("basin-server listening on %s\n", (*server)->address().c_str());
+  std::fflush(stdout);
+
+  std::thread waiter([&] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    std::fprintf(stderr, "basin-server: signal %d: draining (grace %s)\n", signal,
+                 absl::FormatDuration(absl::GetFlag(FLAGS_drain_grace)).c_str());
+    (*server)->Drain(absl::GetFlag(FLAGS_drain_grace));
+  });
+  (*server)->Wait();
+  waiter.join();
+  std::fprintf(stderr, "basin-server: stopped\n");
+  return 0;
+}
