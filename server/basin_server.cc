@@ -47,10 +47,14 @@ absl::StatusOr<std::unique_ptr<BasinServer>> BasinServer::Start(const ServerOpti
 }
 
 void BasinServer::Drain(absl::Duration grace) {
+  const absl::Time deadline = absl::Now() + grace;
+  // While streams finish, the server still answers: probes see NOT_SERVING, new sessions and
+  // streams get UNAVAILABLE. Shutdown then refuses everything and cancels what is left.
   server_->GetHealthCheckService()->SetServingStatus("", false);
   server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
   service_.StartDraining();
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  service_.WaitForStreamsToEnd(deadline);
+  server_->Shutdown(absl::ToChronoTime(deadline));
 }
 
 void BasinServer::Wait() { server_->Wait(); }

@@ -1,7 +1,14 @@
 #include "server/optimizer_service.h"
 
+#include <memory>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "core/objectives/objective_driver.h"
+#include "core/objectives/objective_spec.h"
+#include "core/status_macros.h"
 #include "server/proto_convert.h"
+#include "core/tensor_chunks.h"
 
 namespace basin {
 namespace {
@@ -10,7 +17,79 @@ grpc::Status Draining() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; retry on another replica");
 }
 
+grpc::Status Invalid(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+}
+
+ChunkView ViewOf(const v1::TensorChunk& chunk) {
+  return ChunkView{chunk.tensor(), chunk.offset(), static_cast<WireDType>(chunk.dtype()), chunk.data()};
+}
+
+// The dtype and chunk size a client asks the server to send in; `what` names the request field.
+absl::StatusOr<WireDType> OutgoingDType(v1::DType dtype, absl::string_view what) {
+  switch (dtype) {
+    case v1::DTYPE_UNSPECIFIED:
+    case v1::DTYPE_F32:
+      return WireDType::kF32;
+    case v1::DTYPE_F64:
+      return WireDType::kF64;
+    case v1::DTYPE_BF16:
+      return WireDType::kBF16;
+    case v1::DTYPE_F16:
+      return WireDType::kF16;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(what, " has no value ", static_cast<int>(dtype)));
+  }
+}
+
+absl::StatusOr<int64_t> OutgoingChunkBytes(int64_t requested, int64_t limit, absl::string_view what) {
+  if (requested == 0) return std::min(kDefaultMaxChunkBytes, limit);
+  if (requested < 8 || requested > limit) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " must be 0 (1 MiB) or in [8, ", limit, "], got ", requested));
+  }
+  return requested;
+}
+
+// Writes `values` as a sequence of messages made by `fill(message, chunk)`, the last one marked
+// by `mark_last`: one message is held back so the final chunk can be flagged.
+template <typename Real, typename Message, typename Fill, typename MarkLast, typename Write>
+absl::Status SendChunked(const ParameterLayout& layout, absl::Span<const Real> values, WireDType dtype,
+                         int64_t max_chunk_bytes, Fill fill, MarkLast mark_last, Write write) {
+  std::unique_ptr<Message> pending;
+  absl::Status s = ForEachChunk<Real>(layout, values, dtype, max_chunk_bytes, [&](const ChunkView& view) {
+    if (pending != nullptr && !write(*pending)) return absl::CancelledError("the client went away");
+    pending = std::make_unique<Message>();
+    v1::TensorChunk& chunk = fill(*pending);
+    chunk.set_tensor(std::string(view.tensor));
+    chunk.set_offset(view.offset);
+    chunk.set_dtype(static_cast<v1::DType>(view.dtype));
+    chunk.set_data(std::string(view.data));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (pending == nullptr) return absl::InternalError("no chunk to send");
+  mark_last(*pending);
+  if (!write(*pending)) return absl::CancelledError("the client went away");
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+OptimizerService::StreamGuard::StreamGuard(OptimizerService* service) : service_(service) {
+  absl::MutexLock lock(&service_->streams_mu_);
+  ++service_->open_streams_;
+}
+
+OptimizerService::StreamGuard::~StreamGuard() {
+  absl::MutexLock lock(&service_->streams_mu_);
+  --service_->open_streams_;
+}
+
+bool OptimizerService::WaitForStreamsToEnd(absl::Time deadline) {
+  absl::MutexLock lock(&streams_mu_);
+  auto none_open = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(streams_mu_) { return open_streams_ == 0; };
+  return streams_mu_.AwaitWithDeadline(absl::Condition(&none_open), deadline);
+}
 
 grpc::Status OptimizerService::CreateSession(grpc::ServerContext*, const v1::CreateSessionRequest* request,
                                              v1::Session* response) {
@@ -18,7 +97,23 @@ grpc::Status OptimizerService::CreateSession(grpc::ServerContext*, const v1::Cre
   auto spec = CreateSessionSpecFromProto(*request);
   if (!spec.ok()) return ToGrpcStatus(spec.status());
   if (request->initial_values_size() > 0) {
-    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "initial_values are not supported yet; use PutParameters");
+    spec->initialize = [&](AnyOptimizer& any) -> absl::Status {
+      return std::visit(
+          [&](auto& o) -> absl::Status {
+            using Real = typename std::decay_t<decltype(*o)>::Buffer::value_type;
+            ChunkAssembler<Real> assembler(o->layout(), sessions_->limits().max_chunk_bytes);
+            for (const v1::TensorChunk& chunk : request->initial_values()) {
+              absl::Status s = assembler.Add(ViewOf(chunk));
+              if (!s.ok()) return absl::Status(s.code(), absl::StrCat("initial_values: ", s.message()));
+            }
+            absl::Status s = assembler.Finish();
+            if (!s.ok()) return absl::Status(s.code(), absl::StrCat("initial_values: ", s.message()));
+            BASIN_RETURN_IF_ERROR(o->SetModel(assembler.values()));
+            if (o->Anchor().size() != 0) BASIN_RETURN_IF_ERROR(o->SetAnchor(assembler.values()));
+            return absl::OkStatus();
+          },
+          any);
+    };
   }
   auto session = sessions_->Create(*std::move(spec));
   if (!session.ok()) return ToGrpcStatus(session.status());
@@ -72,6 +167,314 @@ grpc::Status OptimizerService::ListSamples(grpc::ServerContext*, const v1::ListS
     response->set_dropped(o.Stats().samples_dropped);
     return 0;
   });
+  return grpc::Status::OK;
+}
+
+}  // namespace basin
+
+namespace basin {
+
+// --- Train ---------------------------------------------------------------------------------------
+
+grpc::Status OptimizerService::Train(grpc::ServerContext* context,
+                                     grpc::ServerReaderWriter<v1::TrainResponse, v1::TrainRequest>* stream) {
+  StreamGuard guard(this);
+  if (draining_) return Draining();
+  v1::TrainRequest request;
+  if (!stream->Read(&request)) return grpc::Status::OK;  // the client closed before attaching
+  if (!request.has_attach()) return Invalid("the first Train message must be an attach");
+  const v1::Attach& attach = request.attach();
+  auto session = sessions_->Get(attach.session_id());
+  if (!session.ok()) return ToGrpcStatus(session.status());
+  const int workers = (*session)->workers().num_workers;
+  if (attach.worker_id() < 0 || attach.worker_id() >= workers) {
+    return Invalid(absl::StrCat("attach.worker_id ", attach.worker_id(), " is out of range: the session has ",
+                                workers, " workers"));
+  }
+  if ((*session)->dtype() == DType::kF32) return TrainLoop<float>(context, stream, **session, attach);
+  return TrainLoop<double>(context, stream, **session, attach);
+}
+
+template <typename Real>
+grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
+                                         grpc::ServerReaderWriter<v1::TrainResponse, v1::TrainRequest>* stream,
+                                         Session& session, const v1::Attach& attach) {
+  auto query_dtype = OutgoingDType(attach.query_dtype(), "attach.query_dtype");
+  if (!query_dtype.ok()) return ToGrpcStatus(query_dtype.status());
+  auto chunk_bytes = OutgoingChunkBytes(attach.max_chunk_bytes(), sessions_->limits().max_chunk_bytes,
+                                        "attach.max_chunk_bytes");
+  if (!chunk_bytes.ok()) return ToGrpcStatus(chunk_bytes.status());
+  const int worker = attach.worker_id();
+  const bool sync = session.workers().mode == WorkerPolicy::Mode::kSync;
+  ChunkAssembler<Real> assembler(session.layout(), sessions_->limits().max_chunk_bytes);
+  int64_t sent_tick = -1;
+  auto cancelled = [context] { return context->IsCancelled(); };
+
+  while (true) {
+    // The query point of the current tick, once per tick.
+    QueryPoint<Real> query = session.CopyQuery<Real>();
+    if (query.tick > sent_tick) {
+      absl::Status s = SendChunked<Real, v1::TrainResponse>(
+          session.layout(), absl::MakeConstSpan(query.values), *query_dtype, *chunk_bytes,
+          [&](v1::TrainResponse& r) -> v1::TensorChunk& {
+            v1::QueryChunk& q = *r.mutable_query();
+            q.set_tick(query.tick);
+            q.set_step(query.step);
+            q.set_phase(static_cast<int32_t>(query.phase));
+            q.set_minibatch_key(query.minibatch_key);
+            return *q.mutable_chunk();
+          },
+          [](v1::TrainResponse& r) { r.mutable_query()->set_last(true); },
+          [&](const v1::TrainResponse& r) { return stream->Write(r); });
+      if (!s.ok()) return ToGrpcStatus(s);
+      sent_tick = query.tick;
+    }
+
+    // One gradient: the chunks of one tick, up to the one marked last.
+    assembler.Reset();
+    int64_t tick = -1;
+    double loss = 0, batch_size = 1;
+    for (bool first = true;; first = false) {
+      v1::TrainRequest request;
+      if (!stream->Read(&request)) {
+        if (first) return grpc::Status::OK;  // a clean end between ticks
+        return context->IsCancelled()
+                   ? grpc::Status(grpc::StatusCode::CANCELLED, "cancelled mid-tick; the tick was not applied")
+                   : Invalid(absl::StrCat("the stream ended in the middle of tick ", tick,
+                                          "'s gradient; the tick was not applied"));
+      }
+      if (!request.has_gradient()) return Invalid("only the first Train message may be an attach");
+      const v1::GradientChunk& g = request.gradient();
+      if (first) {
+        tick = g.tick();
+      } else if (g.tick() != tick) {
+        return Invalid(absl::StrCat("a chunk for tick ", g.tick(), " arrived inside tick ", tick, "'s gradient"));
+      }
+      absl::Status s = assembler.Add(ViewOf(g.chunk()));
+      if (!s.ok()) return ToGrpcStatus(s);
+      if (g.last()) {
+        loss = g.loss();
+        batch_size = g.batch_size() == 0 ? 1 : g.batch_size();
+        break;
+      }
+    }
+    absl::Status complete = assembler.Finish();
+    if (!complete.ok()) return ToGrpcStatus(complete);
+    if (context->IsCancelled()) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled mid-tick; the tick was not applied");
+    }
+    auto outcome = session.SubmitGradient<Real>(worker, tick, assembler.values(), loss, batch_size);
+    if (!outcome.ok()) return ToGrpcStatus(outcome.status());
+
+    v1::TrainResponse ack;
+    ack.mutable_ack()->set_tick(tick);
+    ack.mutable_ack()->set_outcome(*outcome == TickOutcome::kApplied     ? v1::TickAck::OUTCOME_APPLIED
+                                   : *outcome == TickOutcome::kDuplicate ? v1::TickAck::OUTCOME_DUPLICATE
+                                                                         : v1::TickAck::OUTCOME_DROPPED);
+    ack.mutable_ack()->set_session_tick(session.tick());
+    if (!stream->Write(ack)) return grpc::Status::OK;
+    // A sync worker whose gradient joined the open tick waits for the rest of its quorum before
+    // it gets the next query point. A duplicate or a drop moved nothing, so there is nothing to
+    // wait for: the stream goes on with the newest query point (sent only if newer than the last).
+    const bool joined_open_tick = *outcome == TickOutcome::kApplied && tick == sent_tick;
+    if (sync && joined_open_tick && !session.WaitForTickAfter(tick, absl::InfiniteFuture(), cancelled)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while waiting for the quorum");
+    }
+    if (draining_) return Draining();  // the tick in flight is done; stop before the next
+  }
+}
+
+// --- Parameters ----------------------------------------------------------------------------------
+
+grpc::Status OptimizerService::PutParameters(grpc::ServerContext*,
+                                             grpc::ServerReader<v1::PutParametersRequest>* reader,
+                                             v1::PutParametersResponse* response) {
+  v1::PutParametersRequest request;
+  if (!reader->Read(&request) || !request.has_target()) {
+    return Invalid("the first PutParameters message must be a target");
+  }
+  const v1::PutTarget target = request.target();
+  if (target.which() != v1::PARAMETER_SET_MODEL && target.which() != v1::PARAMETER_SET_ANCHOR &&
+      target.which() != v1::PARAMETER_SET_UNSPECIFIED) {
+    return Invalid(absl::StrCat("target.which must be MODEL or ANCHOR, got ", v1::ParameterSet_Name(target.which())));
+  }
+  auto session = sessions_->Get(target.session_id());
+  if (!session.ok()) return ToGrpcStatus(session.status());
+  grpc::Status s = (*session)->dtype() == DType::kF32 ? PutLoop<float>(reader, **session, target)
+                                                      : PutLoop<double>(reader, **session, target);
+  if (!s.ok()) return s;
+  *response->mutable_session() = SessionToProto(**session);
+  return grpc::Status::OK;
+}
+
+template <typename Real>
+grpc::Status OptimizerService::PutLoop(grpc::ServerReader<v1::PutParametersRequest>* reader, Session& session,
+                                       const v1::PutTarget& target) {
+  ChunkAssembler<Real> assembler(session.layout(), sessions_->limits().max_chunk_bytes);
+  v1::PutParametersRequest request;
+  while (reader->Read(&request)) {
+    if (!request.has_chunk()) return Invalid("only the first PutParameters message may be a target");
+    absl::Status s = assembler.Add(ViewOf(request.chunk()));
+    if (!s.ok()) return ToGrpcStatus(s);
+  }
+  absl::Status s = assembler.Finish();
+  if (!s.ok()) return ToGrpcStatus(s);
+  const bool anchor = target.which() == v1::PARAMETER_SET_ANCHOR;
+  return ToGrpcStatus(session.WithMutableOptimizer([&](auto& o) -> absl::Status {
+    if constexpr (std::is_same_v<typename std::decay_t<decltype(o)>::Buffer::value_type, Real>) {
+      return anchor ? o.SetAnchor(assembler.values()) : o.SetModel(assembler.values());
+    } else {
+      return absl::InternalError("state dtype changed");
+    }
+  }));
+}
+
+grpc::Status OptimizerService::GetParameters(grpc::ServerContext*, const v1::GetParametersRequest* request,
+                                             grpc::ServerWriter<v1::GetParametersResponse>* writer) {
+  auto session = sessions_->Get(request->session_id());
+  if (!session.ok()) return ToGrpcStatus(session.status());
+  auto dtype = OutgoingDType(request->dtype(), "dtype");
+  if (!dtype.ok()) return ToGrpcStatus(dtype.status());
+  auto chunk_bytes =
+      OutgoingChunkBytes(request->max_chunk_bytes(), sessions_->limits().max_chunk_bytes, "max_chunk_bytes");
+  if (!chunk_bytes.ok()) return ToGrpcStatus(chunk_bytes.status());
+  // Copied under the session lock, sent without it.
+  int64_t tick = 0;
+  std::vector<double> values;
+  absl::Status copied = (*session)->WithOptimizer([&](const auto& o) -> absl::Status {
+    tick = o.tick();
+    absl::Span<const typename std::decay_t<decltype(o)>::Buffer::value_type> source;
+    switch (request->which()) {
+      case v1::PARAMETER_SET_QUERY:
+        source = o.Query();
+        break;
+      case v1::PARAMETER_SET_UNSPECIFIED:
+      case v1::PARAMETER_SET_MODEL:
+        source = o.Model();
+        break;
+      case v1::PARAMETER_SET_ANCHOR:
+        if (o.Anchor().empty()) {
+          return absl::FailedPreconditionError(absl::StrCat(OptimizerName(o.spec().config), " has no anchor"));
+        }
+        source = o.Anchor();
+        break;
+      case v1::PARAMETER_SET_SAMPLE: {
+        const int64_t n = static_cast<int64_t>(o.samples().size());
+        if (request->sample_index() < 0 || request->sample_index() >= n) {
+          return absl::InvalidArgumentError(absl::StrCat("sample_index ", request->sample_index(),
+                                                         " is out of range: the session holds ", n, " samples"));
+        }
+        source = o.samples()[request->sample_index()].values.span();
+        break;
+      }
+      default:
+        return absl::InvalidArgumentError(absl::StrCat("which has no value ", static_cast<int>(request->which())));
+    }
+    values.assign(source.begin(), source.end());
+    return absl::OkStatus();
+  });
+  if (!copied.ok()) return ToGrpcStatus(copied);
+  // Doubles hold f32 and f64 state exactly, so one path serves both.
+  return ToGrpcStatus(SendChunked<double, v1::GetParametersResponse>(
+      (*session)->layout(), absl::MakeConstSpan(values), *dtype, *chunk_bytes,
+      [&](v1::GetParametersResponse& r) -> v1::TensorChunk& {
+        r.set_tick(tick);
+        return *r.mutable_chunk();
+      },
+      [](v1::GetParametersResponse&) {}, [&](const v1::GetParametersResponse& r) { return writer->Write(r); }));
+}
+
+// --- RunObjective --------------------------------------------------------------------------------
+
+grpc::Status OptimizerService::RunObjective(grpc::ServerContext* context, const v1::RunObjectiveRequest* request,
+                                            grpc::ServerWriter<v1::RunObjectiveProgress>* writer) {
+  if (draining_) return Draining();
+  const v1::ObjectiveSpec& p = request->objective();
+  ObjectiveSpec spec;
+  spec.kind = p.kind();
+  spec.dimension = p.dimension() == 0 ? 2 : p.dimension();
+  spec.data_seed = p.data_seed();
+  spec.num_examples = p.num_examples() == 0 ? 1024 : p.num_examples();
+  spec.batch_size = p.batch_size();
+  spec.noise = p.noise();
+  if (p.has_condition_number()) spec.condition_number = p.condition_number();
+  spec.num_outputs = p.num_outputs() == 0 ? 1 : p.num_outputs();
+  if (p.has_entropy_weight()) spec.entropy_weight = p.entropy_weight();
+  spec.with_labels = p.with_labels();
+  auto objective = MakeObjective(spec);
+  if (!objective.ok()) return ToGrpcStatus(objective.status());
+  ObjectiveSpec full_spec = spec;
+  full_spec.batch_size = 0;
+  auto full_batch = MakeObjective(full_spec);
+  if (!full_batch.ok()) return ToGrpcStatus(full_batch.status());
+  if (request->ticks() < 1 || request->ticks() > 100'000'000) {
+    return Invalid(absl::StrCat("ticks must be in [1, 1e8], got ", request->ticks()));
+  }
+  if (request->report_every() < 0) return Invalid(absl::StrCat("report_every must be >= 0, got ", request->report_every()));
+
+  std::shared_ptr<Session> session;
+  if (!request->session_id().empty()) {
+    auto found = sessions_->Get(request->session_id());
+    if (!found.ok()) return ToGrpcStatus(found.status());
+    session = *found;
+    if (!(session->layout() == (*objective)->layout())) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          absl::StrCat("session ", session->id(), " has ", session->layout().num_elements(),
+                                       " parameters in another layout than objective ", spec.kind, "'s ",
+                                       (*objective)->dimension()));
+    }
+  } else {
+    v1::CreateSessionRequest create;
+    *create.mutable_spec() = request->spec();
+    if (create.spec().tensors_size() == 0) {
+      for (const TensorSpec& t : (*objective)->layout().tensors()) {
+        v1::TensorSpec& out = *create.mutable_spec()->add_tensors();
+        out.set_name(t.name);
+        for (int64_t d : t.shape) out.add_shape(d);
+      }
+    }
+    auto create_spec = CreateSessionSpecFromProto(create);
+    if (!create_spec.ok()) return ToGrpcStatus(create_spec.status());
+    const std::vector<double> start = (*objective)->InitialPoint();
+    create_spec->initialize = [&](AnyOptimizer& any) -> absl::Status {
+      return std::visit(
+          [&](auto& o) -> absl::Status {
+            using Real = typename std::decay_t<decltype(*o)>::Buffer::value_type;
+            const std::vector<Real> x(start.begin(), start.end());
+            BASIN_RETURN_IF_ERROR(o->SetModel(x));
+            if (o->Anchor().size() != 0) BASIN_RETURN_IF_ERROR(o->SetAnchor(x));
+            return absl::OkStatus();
+          },
+          any);
+    };
+    if (!(create_spec->layout == (*objective)->layout())) {
+      return Invalid(absl::StrCat("spec.tensors do not match objective ", spec.kind, "'s layout"));
+    }
+    auto created = sessions_->Create(*std::move(create_spec));
+    if (!created.ok()) return ToGrpcStatus(created.status());
+    session = *created;
+  }
+
+  const Objective& f = **objective;
+  for (int64_t k = 1; k <= request->ticks(); ++k) {
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    absl::Status s = session->WithMutableOptimizer(
+        [&](auto& o) { return DriveObjective(o, f, 1, spec.data_seed); });
+    if (!s.ok()) return ToGrpcStatus(s);
+    const bool report = k == request->ticks() || (request->report_every() > 0 && k % request->report_every() == 0);
+    if (!report) continue;
+    v1::RunObjectiveProgress progress;
+    progress.set_session_id(session->id());
+    session->WithOptimizer([&](const auto& o) {
+      progress.set_tick(o.tick());
+      progress.set_step(o.step());
+      progress.set_loss(o.Stats().last_loss);
+      const std::vector<double> model(o.Model().begin(), o.Model().end());
+      progress.set_full_loss((*full_batch)->Evaluate(model, {}, SampleKey{}));
+      return 0;
+    });
+    if (!writer->Write(progress)) return grpc::Status::OK;
+  }
   return grpc::Status::OK;
 }
 

@@ -3,6 +3,9 @@
 
 #include <atomic>
 
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
 #include "basin/v1/optimizer_service.grpc.pb.h"
 #include "server/session_manager.h"
 
@@ -17,6 +20,8 @@ class OptimizerService final : public v1::Optimizer::Service {
 
   void StartDraining() { draining_ = true; }
   bool draining() const { return draining_; }
+  // Blocks until no Train stream is open or the deadline passes; true if none is open.
+  bool WaitForStreamsToEnd(absl::Time deadline);
 
   grpc::Status CreateSession(grpc::ServerContext* context, const v1::CreateSessionRequest* request,
                              v1::Session* response) override;
@@ -30,10 +35,38 @@ class OptimizerService final : public v1::Optimizer::Service {
                                v1::SessionStats* response) override;
   grpc::Status ListSamples(grpc::ServerContext* context, const v1::ListSamplesRequest* request,
                            v1::ListSamplesResponse* response) override;
+  grpc::Status Train(grpc::ServerContext* context,
+                     grpc::ServerReaderWriter<v1::TrainResponse, v1::TrainRequest>* stream) override;
+  grpc::Status PutParameters(grpc::ServerContext* context, grpc::ServerReader<v1::PutParametersRequest>* reader,
+                             v1::PutParametersResponse* response) override;
+  grpc::Status GetParameters(grpc::ServerContext* context, const v1::GetParametersRequest* request,
+                             grpc::ServerWriter<v1::GetParametersResponse>* writer) override;
+  grpc::Status RunObjective(grpc::ServerContext* context, const v1::RunObjectiveRequest* request,
+                            grpc::ServerWriter<v1::RunObjectiveProgress>* writer) override;
 
  private:
+  template <typename Real>
+  grpc::Status TrainLoop(grpc::ServerContext* context,
+                         grpc::ServerReaderWriter<v1::TrainResponse, v1::TrainRequest>* stream, Session& session,
+                         const v1::Attach& attach);
+  template <typename Real>
+  grpc::Status PutLoop(grpc::ServerReader<v1::PutParametersRequest>* reader, Session& session,
+                       const v1::PutTarget& target);
+
+  // Counts an open Train stream for as long as it lives.
+  class StreamGuard {
+   public:
+    explicit StreamGuard(OptimizerService* service);
+    ~StreamGuard();
+
+   private:
+    OptimizerService* service_;
+  };
+
   SessionManager* sessions_;
   std::atomic<bool> draining_{false};
+  absl::Mutex streams_mu_;
+  int open_streams_ ABSL_GUARDED_BY(streams_mu_) = 0;
 };
 
 }  // namespace basin

@@ -12,7 +12,7 @@ namespace basin {
 inline constexpr int64_t kKernelChunk = 1024;
 
 template <typename Body>
-void ForEachChunk(int64_t n, Body body) {
+void ForEachKernelChunk(int64_t n, Body body) {
   for (int64_t begin = 0; begin < n; begin += kKernelChunk) body(begin, std::min(n, begin + kKernelChunk));
 }
 

@@ -40,7 +40,7 @@ void Emcmc<Real>::ApplyTick(absl::Span<const Real> g) {
   Real* ma = anchor_momentum_.data();
   Real xi[kKernelChunk];
   Real xi_anchor[kKernelChunk];
-  ForEachChunk(this->dimension(), [&](int64_t begin, int64_t end) {
+  ForEachKernelChunk(this->dimension(), [&](int64_t begin, int64_t end) {
     if (noisy) {
       this->Draw(0, begin, absl::MakeSpan(xi, end - begin));
       this->Draw(1, begin, absl::MakeSpan(xi_anchor, end - begin));

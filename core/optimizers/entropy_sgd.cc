@@ -76,7 +76,7 @@ void EntropySgd<Real>::InnerTick(absl::Span<const Real> g) {
   const bool has_momentum = mom != 0;
 
   Real xi[kKernelChunk];
-  ForEachChunk(this->dimension(), [&](int64_t begin, int64_t end) {
+  ForEachKernelChunk(this->dimension(), [&](int64_t begin, int64_t end) {
     if (noisy) this->Draw(0, begin, absl::MakeSpan(xi, end - begin));
     for (int64_t i = begin; i < end; ++i) {
       const Real x_inner = fresh ? x[i] : xp[i];

@@ -32,7 +32,7 @@ void Sam<Real>::ApplyTick(absl::Span<const Real> g) {
     }));
     const Real scale = static_cast<Real>(c.rho / (norm + c.eps));
     Real* p = perturbed_.data();
-    ForEachChunk(this->dimension(), [&](int64_t begin, int64_t end) {
+    ForEachKernelChunk(this->dimension(), [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const Real e = c.adaptive ? w[i] * w[i] * g[i] * scale : g[i] * scale;
         p[i] = w[i] + e;
@@ -41,7 +41,7 @@ void Sam<Real>::ApplyTick(absl::Span<const Real> g) {
     return;
   }
   const SgdRule<Real> rule = MakeSgdRule<Real>(c, this->CurrentLr(), this->step() == 0);
-  ForEachChunk(this->dimension(), [&](int64_t begin, int64_t end) {
+  ForEachKernelChunk(this->dimension(), [&](int64_t begin, int64_t end) {
     rule.Apply(g.data(), w_.data(), momentum_.data(), begin, end);
   });
 }

@@ -14,7 +14,7 @@ Sgd<Real>::Sgd(OptimizerSpec spec, ParameterLayout layout) : Optimizer<Real>(std
 template <typename Real>
 void Sgd<Real>::ApplyTick(absl::Span<const Real> g) {
   const SgdRule<Real> rule = MakeSgdRule<Real>(config(), this->CurrentLr(), this->step() == 0);
-  ForEachChunk(this->dimension(), [&](int64_t begin, int64_t end) {
+  ForEachKernelChunk(this->dimension(), [&](int64_t begin, int64_t end) {
     rule.Apply(g.data(), theta_.data(), momentum_.data(), begin, end);
   });
 }

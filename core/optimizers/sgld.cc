@@ -21,7 +21,7 @@ void Sgld<Real>::ApplyTick(absl::Span<const Real> g) {
   const Real noise_std = static_cast<Real>(std::sqrt(2 * alpha * c.temperature / c.num_data));
   Real* theta = theta_.data();
   Real xi[kKernelChunk];
-  ForEachChunk(this->dimension(), [&](int64_t begin, int64_t end) {
+  ForEachKernelChunk(this->dimension(), [&](int64_t begin, int64_t end) {
     if (noise_std != 0) this->Draw(0, begin, absl::MakeSpan(xi, end - begin));
     for (int64_t i = begin; i < end; ++i) {
       Real next = theta[i] - step * (g[i] + wd * theta[i]);
