@@ -27,7 +27,7 @@ struct SgdConfig {
   double dampening = 0;
   bool nesterov = false;
   double weight_decay = 0;
-  Schedule lr_schedule;
+  Schedule lr_schedule = {};
 
   static constexpr absl::string_view kName = "sgd";
   static const std::vector<FieldDef<SgdConfig>>& Fields();
@@ -45,7 +45,7 @@ struct SgldConfig {
   double num_data = 1;
   double weight_decay = 0;
   LrConvention lr_convention = LrConvention::kAlpha;
-  Schedule lr_schedule;
+  Schedule lr_schedule = {};
 
   static constexpr absl::string_view kName = "sgld";
   static const std::vector<FieldDef<SgldConfig>>& Fields();
@@ -61,7 +61,7 @@ struct SamConfig {
   double dampening = 0;
   bool nesterov = false;
   double weight_decay = 0;
-  Schedule lr_schedule;
+  Schedule lr_schedule = {};
   double rho = 0.05;
   bool adaptive = false;
   double eps = 1e-12;
@@ -98,7 +98,7 @@ struct EntropySgdConfig {
   bool nesterov = true;
   double weight_decay = 0;
   double lr = 1;
-  Schedule lr_schedule;
+  Schedule lr_schedule = {};
   bool extra_tick_at_x = true;
 
   static EntropySgdConfig Defaults(Variant variant);
@@ -126,7 +126,7 @@ struct EmcmcConfig {
   double weight_decay = 5e-4;
   bool anchor_weight_decay = true;
   double momentum = 0;
-  Schedule lr_schedule;
+  Schedule lr_schedule = {};
 
   static EmcmcConfig PaperDefaults();
   static constexpr absl::string_view kName = "emcmc";
@@ -159,7 +159,7 @@ struct SampleCollection {
 // Everything that defines an optimizer run except the layout and the initial values.
 struct OptimizerSpec {
   OptimizerConfig config = SgdConfig{};
-  SampleCollection samples;
+  SampleCollection samples = {};
   uint64_t seed = 0;
 };
 

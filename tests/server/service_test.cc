@@ -1,4 +1,5 @@
 // basin-server over real loopback TCP: sessions, status codes, health and reflection.
+#include <cmath>
 #include <memory>
 #include <thread>
 #include <string>
@@ -12,6 +13,9 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "client/cpp/basin_client.h"
+#include "core/objectives/objective_driver.h"
+#include "core/objectives/objective_spec.h"
+#include "core/optimizer_registry.h"
 #include "server/basin_server.h"
 
 namespace basin {
@@ -188,6 +192,74 @@ TEST_F(ServiceTest, HealthServingThenNotServingWhileDraining) {
   EXPECT_EQ(ack->outcome(), v1::TickAck::OUTCOME_APPLIED);
   EXPECT_EQ(ack->session_tick(), 1);
   EXPECT_EQ(end.code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(ServiceTest, RunObjectiveDrivesABuiltInObjectiveServerSide) {
+  v1::RunObjectiveRequest request;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+    spec { optimizer { sgd { lr: 0.5 momentum: 0.9 } } seed: 4 }
+    objective { kind: "logistic_regression" dimension: 8 num_examples: 400 batch_size: 32 data_seed: 2 }
+    ticks: 200
+    report_every: 50)pb", &request));
+  auto context = Context();
+  auto reader = stub_->RunObjective(context.get(), request);
+  std::vector<v1::RunObjectiveProgress> progress;
+  v1::RunObjectiveProgress p;
+  while (reader->Read(&p)) progress.push_back(p);
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(progress.size(), 4u);
+  EXPECT_EQ(progress.back().tick(), 200);
+  EXPECT_LT(progress.back().full_loss(), 0.5 * std::log(2.0));  // from ln 2 at zero
+  const std::string id = progress.back().session_id();
+
+  // The same run in-process gives the same model, bit for bit.
+  ObjectiveSpec objective{.kind = "logistic_regression", .dimension = 8, .data_seed = 2, .num_examples = 400,
+                          .batch_size = 32};
+  auto f = MakeObjective(objective);
+  ASSERT_TRUE(f.ok());
+  SgdConfig sgd;
+  sgd.lr = 0.5;
+  sgd.momentum = 0.9;
+  OptimizerSpec spec{.config = sgd, .seed = 4};
+  const std::vector<double> start = (*f)->InitialPoint();
+  auto o = CreateOptimizer<float>(spec, (*f)->layout(), std::vector<float>(start.begin(), start.end()));
+  ASSERT_TRUE(DriveObjective<float>(**o, **f, 200, 2).ok());
+  auto served = server_->sessions().Get(id);
+  ASSERT_TRUE(served.ok());
+  (*served)->WithOptimizer([&](const auto& s) {
+    for (std::size_t i = 0; i < s.Model().size(); ++i) EXPECT_EQ(static_cast<float>(s.Model()[i]), (*o)->Model()[i]);
+    return 0;
+  });
+
+  // More ticks on the same session continue it; a session of another layout is refused.
+  request.clear_spec();
+  request.set_session_id(id);
+  request.set_ticks(10);
+  auto more_context = Context();
+  auto more = stub_->RunObjective(more_context.get(), request);
+  while (more->Read(&p)) {
+  }
+  ASSERT_TRUE(more->Finish().ok());
+  EXPECT_EQ(p.tick(), 210);
+  request.mutable_objective()->set_dimension(9);
+  auto mismatch_context = Context();
+  auto mismatch = stub_->RunObjective(mismatch_context.get(), request);
+  while (mismatch->Read(&p)) {
+  }
+  grpc::Status s = mismatch->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("another layout"));
+
+  for (const std::string& bad : {std::string(R"pb(objective { kind: "cubic" } ticks: 1 spec { optimizer { sgd {} } })pb"),
+                                 std::string(R"pb(objective { kind: "quadratic" } ticks: 0 spec { optimizer { sgd {} } })pb")}) {
+    v1::RunObjectiveRequest r;
+    ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(bad, &r));
+    auto c = Context();
+    auto bad_reader = stub_->RunObjective(c.get(), r);
+    while (bad_reader->Read(&p)) {
+    }
+    EXPECT_EQ(bad_reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+  }
 }
 
 TEST_F(ServiceTest, ReflectionListsTheService) {
