@@ -7,8 +7,8 @@
 #include "core/objectives/objective_driver.h"
 #include "core/objectives/objective_spec.h"
 #include "core/status_macros.h"
+#include "proto/chunk_view.h"
 #include "server/proto_convert.h"
-#include "core/tensor_chunks.h"
 
 namespace basin {
 namespace {
@@ -19,10 +19,6 @@ grpc::Status Draining() {
 
 grpc::Status Invalid(const std::string& message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
-}
-
-ChunkView ViewOf(const v1::TensorChunk& chunk) {
-  return ChunkView{chunk.tensor(), chunk.offset(), static_cast<WireDType>(chunk.dtype()), chunk.data()};
 }
 
 // The dtype and chunk size a client asks the server to send in; `what` names the request field.
@@ -59,11 +55,7 @@ absl::Status SendChunked(const ParameterLayout& layout, absl::Span<const Real> v
   absl::Status s = ForEachChunk<Real>(layout, values, dtype, max_chunk_bytes, [&](const ChunkView& view) {
     if (pending != nullptr && !write(*pending)) return absl::CancelledError("the client went away");
     pending = std::make_unique<Message>();
-    v1::TensorChunk& chunk = fill(*pending);
-    chunk.set_tensor(std::string(view.tensor));
-    chunk.set_offset(view.offset);
-    chunk.set_dtype(static_cast<v1::DType>(view.dtype));
-    chunk.set_data(std::string(view.data));
+    FillChunk(view, &fill(*pending));
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

@@ -7,7 +7,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
-#include "core/tensor_chunks.h"
+#include "proto/chunk_view.h"
 
 namespace basin::client {
 namespace {
@@ -15,19 +15,6 @@ namespace {
 absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-}
-
-v1::TensorChunk ToProto(const ChunkView& view) {
-  v1::TensorChunk chunk;
-  chunk.set_tensor(std::string(view.tensor));
-  chunk.set_offset(view.offset);
-  chunk.set_dtype(static_cast<v1::DType>(view.dtype));
-  chunk.set_data(std::string(view.data));
-  return chunk;
-}
-
-ChunkView ViewOf(const v1::TensorChunk& chunk) {
-  return ChunkView{chunk.tensor(), chunk.offset(), static_cast<WireDType>(chunk.dtype()), chunk.data()};
 }
 
 }  // namespace
@@ -146,7 +133,7 @@ absl::Status Client::PutParameters(const std::string& session_id, v1::ParameterS
   writer->Write(first);
   absl::Status s = ForEachChunk<float>(layout, values, WireDType::kF32, 1 << 20, [&](const ChunkView& view) {
     v1::PutParametersRequest request;
-    *request.mutable_chunk() = ToProto(view);
+    FillChunk(view, request.mutable_chunk());
     return writer->Write(request) ? absl::OkStatus() : absl::UnavailableError("the server closed the stream");
   });
   writer->WritesDone();
@@ -243,7 +230,7 @@ absl::Status TrainStream::SendGradient(int64_t tick, absl::Span<const float> gra
         if (pending != nullptr && !stream_->Write(*pending)) return absl::UnavailableError("write failed");
         pending = std::make_unique<v1::TrainRequest>();
         pending->mutable_gradient()->set_tick(tick);
-        *pending->mutable_gradient()->mutable_chunk() = ToProto(view);
+        FillChunk(view, pending->mutable_gradient()->mutable_chunk());
         return absl::OkStatus();
       });
   if (!s.ok()) return s.code() == absl::StatusCode::kUnavailable ? StreamError("sending a gradient") : s;
