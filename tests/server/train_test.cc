@@ -279,6 +279,45 @@ TEST_F(TrainTest, ThirtyTwoConcurrentSessionsGiveTheSameResultsAsAlone) {
   }
 }
 
+TEST_F(TrainTest, PipelinedTicksAndSamplesOverTheWire) {
+  const v1::Session session = Create(R"pb(spec {
+                                            tensors { name: "x" shape: 40 }
+                                            seed: 12
+                                            optimizer { emcmc { lr: 0.01 temperature: 1 num_data: 10 eta: 0.5 } }
+                                            samples { which: WHICH_BOTH thin: 2 max_samples: 8 }
+                                          })pb");
+  auto stream = client_->Train(session.session_id());
+  ASSERT_TRUE(stream.ok());
+  // Pipelined: send each gradient without waiting; the ack is read on the way to the next query.
+  for (int k = 0; k < 6; ++k) {
+    auto q = (*stream)->NextQuery();
+    ASSERT_TRUE(q.ok()) << q.status();
+    ASSERT_EQ(q->tick, k);
+    if (k > 0) {
+      EXPECT_EQ((*stream)->last_ack().tick(), k - 1);
+    }
+    ASSERT_TRUE((*stream)->SendGradient(q->tick, GradientAt(q->values, q->tick), LossAt(q->values)).ok());
+  }
+  ASSERT_TRUE((*stream)->Close().ok());
+  EXPECT_EQ(Tick(session.session_id()), 6);
+
+  auto listed = client_->ListSamples(session.session_id());
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->samples_size(), 6);  // θ and θa after steps 2, 4 and 6
+  EXPECT_EQ(listed->samples(0).step(), 2);
+  EXPECT_EQ(listed->samples(0).which(), v1::PARAMETER_SET_MODEL);
+  EXPECT_EQ(listed->samples(1).which(), v1::PARAMETER_SET_ANCHOR);
+  EXPECT_EQ(listed->samples(5).step(), 6);
+
+  auto reference = InProcess(session, 6);
+  ASSERT_EQ(reference->samples().size(), 6u);
+  for (int i = 0; i < 6; ++i) {
+    auto values = client_->GetParameters(session.session_id(), v1::PARAMETER_SET_SAMPLE, i);
+    ASSERT_TRUE(values.ok()) << values.status();
+    EXPECT_EQ(std::memcmp(values->data(), reference->samples()[i].values.data(), 40 * 4), 0) << "sample " << i;
+  }
+}
+
 // --- Status codes, each leaving the state unchanged -------------------------------------------
 
 class TrainErrorTest : public TrainTest {
