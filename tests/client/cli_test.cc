@@ -23,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/basin_server.h"
+#include "tests/testing/loopback_server.h"
 #include "server/spec_mapping.h"
 
 namespace basin {
@@ -88,21 +89,11 @@ std::map<std::string, std::string> RunsByOptimizer(const std::string& json) {
   return runs;
 }
 
-class CliTest : public ::testing::Test {
+class CliTest : public ::basin::testing::LoopbackServerTest {
  protected:
-  void SetUp() override {
-    ServerOptions options;
-    options.listen = "127.0.0.1:0";
-    auto server = BasinServer::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    client_ = client::Client::Connect(server_->address());
-  }
 
   CliResult Cli(const std::string& args) { return RunCli(absl::StrCat("--target=", server_->address(), " ", args)); }
 
-  std::unique_ptr<BasinServer> server_;
-  std::unique_ptr<client::Client> client_;
 };
 
 TEST_F(CliTest, HealthSaysServing) {
@@ -148,8 +139,8 @@ TEST_F(CliTest, RunTrainsEachOptimizerThroughItsOwnSessionToAGoodClassifier) {
   const std::string entropy_id = JsonField(runs.at("entropy_sgd"), "session_id");
   const CliResult stats = Cli(absl::StrCat("stats ", entropy_id));
   ASSERT_EQ(stats.exit_code, 0) << stats.err;
-  EXPECT_THAT(stats.out, testing::ContainsRegex(absl::StrCat("tick +", kSteps * 6, "\n")));
-  EXPECT_THAT(stats.out, testing::ContainsRegex(absl::StrCat("step +", kSteps, "\n")));
+  EXPECT_THAT(stats.out, ::testing::ContainsRegex(absl::StrCat("tick +", kSteps * 6, "\n")));
+  EXPECT_THAT(stats.out, ::testing::ContainsRegex(absl::StrCat("step +", kSteps, "\n")));
   const CliResult stats_json = Cli(absl::StrCat("stats ", entropy_id, " --json"));
   ASSERT_EQ(stats_json.exit_code, 0) << stats_json.err;
   EXPECT_THAT(stats_json.out, HasSubstr(absl::StrCat("\"ticks_per_step\":6")));
@@ -160,10 +151,10 @@ TEST_F(CliTest, SamAndSgldRunWithPlainProgressWhenNotATerminal) {
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   // Not a terminal: no ANSI redraws, one line as each optimizer finishes, then the table.
   EXPECT_THAT(r.out, Not(HasSubstr("\x1b[")));
-  EXPECT_THAT(r.out, testing::ContainsRegex("sam +tick 40/40 .*done"));
-  EXPECT_THAT(r.out, testing::ContainsRegex("sgld +tick 20/20 .*done"));
-  EXPECT_THAT(r.out, testing::ContainsRegex("\nsam +40 +20 "));
-  EXPECT_THAT(r.out, testing::ContainsRegex("\nsgld +20 +20 "));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("sam +tick 40/40 .*done"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("sgld +tick 20/20 .*done"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("\nsam +40 +20 "));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("\nsgld +20 +20 "));
 }
 
 // The CLI's loop (server query, gradient at the server's minibatch key, Tell) must be the
@@ -265,7 +256,7 @@ TEST_F(CliTest, DeletedSessionIsNotFound) {
   const CliResult get = Cli(absl::StrCat("sessions get ", id));
   ASSERT_EQ(get.exit_code, 0) << get.err;
   EXPECT_THAT(get.out, HasSubstr(id));
-  EXPECT_THAT(get.out, testing::ContainsRegex("tick +3\n"));
+  EXPECT_THAT(get.out, ::testing::ContainsRegex("tick +3\n"));
 
   const CliResult del = Cli(absl::StrCat("sessions delete ", id));
   EXPECT_EQ(del.exit_code, 0) << del.err;

@@ -17,21 +17,23 @@
 #include "core/objectives/objective_spec.h"
 #include "core/optimizer_registry.h"
 #include "server/basin_server.h"
+#include "tests/testing/loopback_server.h"
 
 namespace basin {
 namespace {
 
 using ::testing::HasSubstr;
 
-class ServiceTest : public ::testing::Test {
+class ServiceTest : public ::basin::testing::LoopbackServerTest {
  protected:
+  ServerLimits Limits() const override {
+    ServerLimits limits;
+    limits.max_sessions = 8;
+    return limits;
+  }
+
   void SetUp() override {
-    ServerOptions options;
-    options.listen = "127.0.0.1:0";
-    options.limits.max_sessions = 8;
-    auto server = BasinServer::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
+    LoopbackServerTest::SetUp();
     channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
     stub_ = v1::Optimizer::NewStub(channel_);
   }
@@ -52,7 +54,6 @@ class ServiceTest : public ::testing::Test {
     return stub_->CreateSession(Context().get(), request, session);
   }
 
-  std::unique_ptr<BasinServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Optimizer::Stub> stub_;
 };
@@ -163,8 +164,7 @@ TEST_F(ServiceTest, HealthServingThenNotServingWhileDraining) {
   ASSERT_TRUE(Create(Request(R"pb(spec { tensors { name: "x" shape: 2 } optimizer { sgd { lr: 0.5 } } })pb"),
                      &session)
                   .ok());
-  auto client = client::Client::Connect(server_->address());
-  auto stream = client->Train(session.session_id());
+  auto stream = client_->Train(session.session_id());
   ASSERT_TRUE(stream.ok());
   auto query = (*stream)->NextQuery();
   ASSERT_TRUE(query.ok());

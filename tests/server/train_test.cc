@@ -13,6 +13,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "server/basin_server.h"
+#include "tests/testing/loopback_server.h"
 #include "server/spec_mapping.h"
 
 namespace basin {
@@ -35,16 +36,8 @@ double LossAt(const std::vector<float>& x) {
   return l;
 }
 
-class TrainTest : public ::testing::Test {
+class TrainTest : public ::basin::testing::LoopbackServerTest {
  protected:
-  void SetUp() override {
-    ServerOptions options;
-    options.listen = "127.0.0.1:0";
-    auto server = BasinServer::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    client_ = client::Client::Connect(server_->address());
-  }
 
   v1::Session Create(const std::string& text) {
     v1::CreateSessionRequest request;
@@ -76,8 +69,6 @@ class TrainTest : public ::testing::Test {
 
   int64_t Tick(const std::string& id) { return client_->GetSession(id)->tick(); }
 
-  std::unique_ptr<BasinServer> server_;
-  std::unique_ptr<client::Client> client_;
 };
 
 // The same ticks in-process with core, from the spec the server reports.
