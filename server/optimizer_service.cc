@@ -255,6 +255,8 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
     if (context->IsCancelled()) {
       return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled mid-tick; the tick was not applied");
     }
+    // A session deleted while this worker was attached takes no more ticks.
+    if (auto still_there = sessions_->Get(session.id()); !still_there.ok()) return ToGrpcStatus(still_there.status());
     auto outcome = session.SubmitGradient<Real>(worker, tick, assembler.values(), loss, batch_size);
     if (!outcome.ok()) return ToGrpcStatus(outcome.status());
 

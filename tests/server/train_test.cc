@@ -484,6 +484,17 @@ TEST_F(TrainErrorTest, CancellationAndDeadlineMidTickLeaveThePreviousTick) {
   ExpectUnchanged();
 }
 
+TEST_F(TrainErrorTest, DeletingASessionEndsItsStreams) {
+  auto stream = client_->Train(id_);
+  ASSERT_TRUE(stream.ok());
+  auto q = (*stream)->NextQuery();
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(client_->DeleteSession(id_).ok());
+  auto ack = (*stream)->Tell(q->tick, GradientAt(q->values, q->tick), 1);
+  EXPECT_EQ(ack.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(ack.status().message()), HasSubstr(id_));
+}
+
 TEST_F(TrainErrorTest, DuplicateTickIsAcknowledgedOnce) {
   auto stream = client_->Train(id_);
   ASSERT_TRUE(stream.ok());
