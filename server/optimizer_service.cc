@@ -68,19 +68,18 @@ absl::Status SendChunked(const ParameterLayout& layout, absl::Span<const Real> v
 }  // namespace
 
 OptimizerService::StreamGuard::StreamGuard(OptimizerService* service) : service_(service) {
-  absl::MutexLock lock(&service_->streams_mu_);
+  std::lock_guard<std::mutex> lock(service_->streams_mu_);
   ++service_->open_streams_;
 }
 
 OptimizerService::StreamGuard::~StreamGuard() {
-  absl::MutexLock lock(&service_->streams_mu_);
-  --service_->open_streams_;
+  std::lock_guard<std::mutex> lock(service_->streams_mu_);
+  if (--service_->open_streams_ == 0) service_->streams_changed_.notify_all();
 }
 
 bool OptimizerService::WaitForStreamsToEnd(absl::Time deadline) {
-  absl::MutexLock lock(&streams_mu_);
-  auto none_open = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(streams_mu_) { return open_streams_ == 0; };
-  return streams_mu_.AwaitWithDeadline(absl::Condition(&none_open), deadline);
+  std::unique_lock<std::mutex> lock(streams_mu_);
+  return streams_changed_.wait_until(lock, absl::ToChronoTime(deadline), [this] { return open_streams_ == 0; });
 }
 
 grpc::Status OptimizerService::CreateSession(grpc::ServerContext*, const v1::CreateSessionRequest* request,

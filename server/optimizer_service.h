@@ -3,7 +3,8 @@
 
 #include <atomic>
 
-#include "absl/synchronization/mutex.h"
+#include <condition_variable>
+#include <mutex>
 #include "absl/time/time.h"
 
 #include "basin/v1/optimizer_service.grpc.pb.h"
@@ -65,8 +66,9 @@ class OptimizerService final : public v1::Optimizer::Service {
 
   SessionManager* sessions_;
   std::atomic<bool> draining_{false};
-  absl::Mutex streams_mu_;
-  int open_streams_ ABSL_GUARDED_BY(streams_mu_) = 0;
+  std::mutex streams_mu_;
+  std::condition_variable streams_changed_;
+  int open_streams_ = 0;
 };
 
 }  // namespace basin

@@ -40,22 +40,22 @@ Session::Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers)
       optimizer_(std::move(optimizer)) {}
 
 int64_t Session::tick() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return std::visit([](const auto& o) { return o->tick(); }, optimizer_);
 }
 
 OptimizerStats Session::Stats() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return std::visit([](const auto& o) { return o->Stats(); }, optimizer_);
 }
 
 SessionCounters Session::counters() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return counters_;
 }
 
 int64_t Session::state_bytes() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return std::visit(
       [](const auto& o) {
         return static_cast<int64_t>(o->StateVariableNames().size()) * o->dimension() * DTypeSize(o->dtype());
@@ -65,7 +65,7 @@ int64_t Session::state_bytes() const {
 
 template <typename Real>
 QueryPoint<Real> Session::CopyQuery() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   const auto& o = *std::get<std::unique_ptr<Optimizer<Real>>>(optimizer_);
   QueryPoint<Real> q;
   q.tick = o.tick();
@@ -77,12 +77,12 @@ QueryPoint<Real> Session::CopyQuery() const {
 }
 
 bool Session::WaitForTickAfter(int64_t tick, absl::Time deadline, const std::function<bool()>& cancelled) {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   auto current = [&] { return std::visit([](const auto& o) { return o->tick(); }, optimizer_); };
   while (current() <= tick) {
     if ((cancelled && cancelled()) || absl::Now() >= deadline) return false;
-    // Wake at least every 50 ms to notice a cancellation, which nobody signals here.
-    tick_changed_.WaitWithDeadline(&mu_, std::min(deadline, absl::Now() + absl::Milliseconds(50)));
+    // Wake at least every 50 ms to notice a cancellation, which nobody notifies here.
+    tick_changed_.wait_until(lock, absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Milliseconds(50))));
   }
   return true;
 }
@@ -97,7 +97,7 @@ absl::StatusOr<TickOutcome> Session::SubmitGradient(int worker, int64_t tick, ab
   if (!(batch_size > 0) || !std::isfinite(batch_size)) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size must be finite and > 0, got ", batch_size));
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto* holder = std::get_if<std::unique_ptr<Optimizer<Real>>>(&optimizer_);
   if (holder == nullptr) {
     return absl::InternalError(absl::StrCat("gradient decoded as ", DTypeName(DTypeOf<Real>()), " for a ",
@@ -161,7 +161,7 @@ absl::StatusOr<TickOutcome> Session::SubmitSync(Optimizer<Real>& o, int worker, 
     pending_.clear();
   }
   last_tick_of_worker_[worker] = tick;
-  tick_changed_.SignalAll();
+  tick_changed_.notify_all();
   return TickOutcome::kApplied;
 }
 
@@ -183,7 +183,7 @@ absl::StatusOr<TickOutcome> Session::SubmitAsync(Optimizer<Real>& o, int worker,
   if (!s.ok()) return s;
   if (staleness > 0) ++counters_.gradients_stale_applied;
   last_tick_of_worker_[worker] = tick;
-  tick_changed_.SignalAll();
+  tick_changed_.notify_all();
   return TickOutcome::kApplied;
 }
 

@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include <condition_variable>
+#include <mutex>
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "core/aligned_buffer.h"
@@ -86,26 +86,24 @@ class Session {
   // Runs fn(optimizer) under the session lock: for parameters, samples and serialization.
   template <typename Fn>
   auto WithOptimizer(Fn&& fn) const {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return std::visit([&](const auto& o) { return fn(*o); }, optimizer_);
   }
   template <typename Fn>
   auto WithMutableOptimizer(Fn&& fn) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto result = std::visit([&](auto& o) { return fn(*o); }, optimizer_);
-    tick_changed_.SignalAll();  // the caller may have advanced the tick
+    tick_changed_.notify_all();  // the caller may have advanced the tick
     return result;
   }
 
  private:
   template <typename Real>
   absl::StatusOr<TickOutcome> SubmitSync(Optimizer<Real>& o, int worker, int64_t tick,
-                                         absl::Span<const Real> gradient, double loss, double batch_size)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                                         absl::Span<const Real> gradient, double loss, double batch_size);
   template <typename Real>
   absl::StatusOr<TickOutcome> SubmitAsync(Optimizer<Real>& o, int worker, int64_t tick,
-                                          absl::Span<const Real> gradient, double loss)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                                          absl::Span<const Real> gradient, double loss);
 
   const std::string id_;
   const ParameterLayout layout_;
@@ -113,20 +111,21 @@ class Session {
   const OptimizerSpec spec_;
   const WorkerPolicy workers_;
 
-  mutable absl::Mutex mu_;
-  AnyOptimizer optimizer_ ABSL_GUARDED_BY(mu_);
-  SessionCounters counters_ ABSL_GUARDED_BY(mu_);
-  absl::CondVar tick_changed_;  // signalled whenever the tick advances
+  // std::mutex, not absl::Mutex: TSan sees pthread locks, and Debian's Abseil is not instrumented.
+  mutable std::mutex mu_;
+  AnyOptimizer optimizer_;
+  SessionCounters counters_;
+  std::condition_variable tick_changed_;  // notified whenever the tick advances
   // Sync: the gradients of the open tick by worker (each with its loss and weight).
   struct Contribution {
     std::vector<double> gradient;
     double loss = 0;
     double weight = 1;
   };
-  std::map<int, Contribution> pending_ ABSL_GUARDED_BY(mu_);
+  std::map<int, Contribution> pending_;
   // Sync: which workers contributed to the tick that closed last, to tell a late duplicate from a
   // drop. Async: the newest tick each worker sent.
-  std::map<int, int64_t> last_tick_of_worker_ ABSL_GUARDED_BY(mu_);
+  std::map<int, int64_t> last_tick_of_worker_;
 };
 
 }  // namespace basin

@@ -46,7 +46,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
                                                    " bytes long; the limit is 128"));
   }
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
     if (earlier != nullptr) return earlier;
     BASIN_RETURN_IF_ERROR(CheckRoomForOneMore());
@@ -66,7 +66,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
   BASIN_RETURN_IF_ERROR(spec.workers.Check(ticks_per_step));
   if (spec.initialize) BASIN_RETURN_IF_ERROR(spec.initialize(optimizer));
 
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   // Again under the lock: a concurrent Create may have won the race.
   BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
   if (earlier != nullptr) return earlier;
@@ -85,14 +85,14 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
 }
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const std::string& id) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return absl::NotFoundError(absl::StrCat("no session '", id, "'"));
   return it->second;
 }
 
 absl::Status SessionManager::Delete(const std::string& id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return absl::NotFoundError(absl::StrCat("no session '", id, "'"));
   total_state_bytes_ -= it->second->state_bytes();
@@ -105,7 +105,7 @@ absl::StatusOr<SessionManager::Page> SessionManager::List(int page_size, const s
     return absl::InvalidArgumentError(absl::StrCat("page_size must be in [0, 1000], got ", page_size));
   }
   if (page_size == 0) page_size = 100;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   Page page;
   auto it = page_token.empty() ? sessions_.begin() : sessions_.upper_bound(page_token);
   for (; it != sessions_.end() && static_cast<int>(page.sessions.size()) < page_size; ++it) {
@@ -116,12 +116,12 @@ absl::StatusOr<SessionManager::Page> SessionManager::List(int page_size, const s
 }
 
 int64_t SessionManager::num_sessions() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int64_t>(sessions_.size());
 }
 
 int64_t SessionManager::total_state_bytes() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return total_state_bytes_;
 }
 
