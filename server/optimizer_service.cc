@@ -254,8 +254,6 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
     if (context->IsCancelled()) {
       return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled mid-tick; the tick was not applied");
     }
-    // A session deleted while this worker was attached takes no more ticks.
-    if (auto still_there = sessions_->Get(session.id()); !still_there.ok()) return ToGrpcStatus(still_there.status());
     auto outcome = session.SubmitGradient<Real>(worker, tick, assembler.values(), loss, batch_size);
     if (!outcome.ok()) return ToGrpcStatus(outcome.status());
 
@@ -271,6 +269,9 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
     // wait for: the stream goes on with the newest query point (sent only if newer than the last).
     const bool joined_open_tick = *outcome == TickOutcome::kApplied && tick == sent_tick;
     if (sync && joined_open_tick && !session.WaitForTickAfter(tick, absl::InfiniteFuture(), cancelled)) {
+      if (session.closed()) {
+        return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("session '", session.id(), "' was deleted"));
+      }
       return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while waiting for the quorum");
     }
     if (draining_) return Draining();  // the tick in flight is done; stop before the next

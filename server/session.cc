@@ -39,6 +39,17 @@ Session::Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers)
       workers_(workers),
       optimizer_(std::move(optimizer)) {}
 
+void Session::Close() {
+  std::lock_guard<std::mutex> lock(mu_);
+  closed_ = true;
+  tick_changed_.notify_all();
+}
+
+bool Session::closed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return closed_;
+}
+
 int64_t Session::tick() const {
   std::lock_guard<std::mutex> lock(mu_);
   return std::visit([](const auto& o) { return o->tick(); }, optimizer_);
@@ -80,7 +91,7 @@ bool Session::WaitForTickAfter(int64_t tick, absl::Time deadline, const std::fun
   std::unique_lock<std::mutex> lock(mu_);
   auto current = [&] { return std::visit([](const auto& o) { return o->tick(); }, optimizer_); };
   while (current() <= tick) {
-    if ((cancelled && cancelled()) || absl::Now() >= deadline) return false;
+    if (closed_ || (cancelled && cancelled()) || absl::Now() >= deadline) return false;
     // Wake at least every 50 ms to notice a cancellation, which nobody notifies here.
     tick_changed_.wait_until(lock, absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Milliseconds(50))));
   }
@@ -98,6 +109,7 @@ absl::StatusOr<TickOutcome> Session::SubmitGradient(int worker, int64_t tick, ab
     return absl::InvalidArgumentError(absl::StrCat("batch_size must be finite and > 0, got ", batch_size));
   }
   std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return absl::NotFoundError(absl::StrCat("session '", id_, "' was deleted"));
   auto* holder = std::get_if<std::unique_ptr<Optimizer<Real>>>(&optimizer_);
   if (holder == nullptr) {
     return absl::InternalError(absl::StrCat("gradient decoded as ", DTypeName(DTypeOf<Real>()), " for a ",

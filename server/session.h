@@ -78,6 +78,10 @@ class Session {
   template <typename Real>
   QueryPoint<Real> CopyQuery() const;
 
+  // Marks the session deleted: later gradients get NOT_FOUND and quorum waiters wake up.
+  void Close();
+  bool closed() const;
+
   int64_t tick() const;
   OptimizerStats Stats() const;
   SessionCounters counters() const;
@@ -115,6 +119,7 @@ class Session {
   mutable std::mutex mu_;
   AnyOptimizer optimizer_;
   SessionCounters counters_;
+  bool closed_ = false;
   std::condition_variable tick_changed_;  // notified whenever the tick advances
   // Sync: the gradients of the open tick by worker (each with its loss and weight).
   struct Contribution {

@@ -96,6 +96,7 @@ absl::Status SessionManager::Delete(const std::string& id) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return absl::NotFoundError(absl::StrCat("no session '", id, "'"));
   total_state_bytes_ -= it->second->state_bytes();
+  it->second->Close();  // streams still holding it stop at their next gradient
   sessions_.erase(it);
   return absl::OkStatus();
 }

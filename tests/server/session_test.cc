@@ -176,6 +176,26 @@ TEST(SessionTest, WaitEndsOnCancellationAndDeadline) {
   EXPECT_FALSE(session.WaitForTickAfter(0, absl::InfiniteFuture(), [] { return true; }));
 }
 
+TEST(SessionTest, ClosingWakesQuorumWaitersAndRefusesGradients) {
+  WorkerPolicy two{.num_workers = 2, .mode = WorkerPolicy::Mode::kSync, .quorum = 2};
+  Session session("c", MakeOptimizer(SgdConfig{}), two);
+  const auto q = session.CopyQuery<float>();
+  ASSERT_TRUE(session.SubmitGradient<float>(0, 0, WorkerGradient(q.values, 0, 0), 1, 1).ok());
+  std::thread closer([&] {
+    absl::SleepFor(absl::Milliseconds(50));
+    session.Close();
+  });
+  // Worker 1 never comes; closing the session ends the wait instead of the deadline.
+  const absl::Time start = absl::Now();
+  EXPECT_FALSE(session.WaitForTickAfter(0, absl::Now() + absl::Seconds(30), nullptr));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  closer.join();
+  auto refused = session.SubmitGradient<float>(1, 0, WorkerGradient(q.values, 1, 0), 1, 1);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("session 'c' was deleted"));
+  EXPECT_EQ(session.tick(), 0);
+}
+
 TEST(WorkerPolicyTest, Validation) {
   EXPECT_THAT(std::string(WorkerPolicy{.num_workers = 0}.Check(1).message()), HasSubstr("num_workers must be >= 1"));
   EXPECT_THAT(std::string(WorkerPolicy{.num_workers = 2, .quorum = 3}.Check(1).message()),
