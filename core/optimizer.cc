@@ -129,6 +129,13 @@ std::vector<std::string> Optimizer<Real>::StateVariableNames() const {
 }
 
 template <typename Real>
+absl::Status Optimizer<Real>::SetStartingPoint(absl::Span<const Real> values) {
+  absl::Status s = SetModel(values);
+  if (!s.ok() || MutableAnchor() == nullptr) return s;
+  return SetAnchor(values);
+}
+
+template <typename Real>
 void Optimizer<Real>::CollectSamples() {
   const SampleCollection& rule = spec_.samples;
   if (!rule.CollectsAfterStep(step_)) return;

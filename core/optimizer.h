@@ -95,6 +95,9 @@ class Optimizer {
   // from the old model.
   absl::Status SetModel(absl::Span<const Real> values);
   absl::Status SetAnchor(absl::Span<const Real> values);
+  // Where a run starts: the model, and the anchor too where there is one (EMCMC's θa starts as a
+  // copy of θ).
+  absl::Status SetStartingPoint(absl::Span<const Real> values);
 
   // Every state variable by the name it is serialized under ("theta", "mu", "x_inner", ...), for
   // inspection. NotFound lists the names this optimizer has.

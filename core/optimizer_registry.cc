@@ -39,12 +39,8 @@ absl::StatusOr<std::unique_ptr<Optimizer<Real>>> CreateOptimizer(const Optimizer
       },
       spec.config);
   if (!initial.empty()) {
-    s = optimizer->SetModel(initial);
+    s = optimizer->SetStartingPoint(initial);
     if (!s.ok()) return s;
-    if (std::holds_alternative<EmcmcConfig>(spec.config)) {
-      s = optimizer->SetAnchor(initial);
-      if (!s.ok()) return s;
-    }
   }
   return optimizer;
 }

@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "core/objectives/objective_driver.h"
 #include "core/objectives/objective_spec.h"
-#include "core/status_macros.h"
 #include "proto/chunk_view.h"
 #include "server/proto_convert.h"
 
@@ -99,9 +98,7 @@ grpc::Status OptimizerService::CreateSession(grpc::ServerContext*, const v1::Cre
             }
             absl::Status s = assembler.Finish();
             if (!s.ok()) return absl::Status(s.code(), absl::StrCat("initial_values: ", s.message()));
-            BASIN_RETURN_IF_ERROR(o->SetModel(assembler.values()));
-            if (o->Anchor().size() != 0) BASIN_RETURN_IF_ERROR(o->SetAnchor(assembler.values()));
-            return absl::OkStatus();
+            return o->SetStartingPoint(assembler.values());
           },
           any);
     };
@@ -434,10 +431,7 @@ grpc::Status OptimizerService::RunObjective(grpc::ServerContext* context, const 
       return std::visit(
           [&](auto& o) -> absl::Status {
             using Real = typename std::decay_t<decltype(*o)>::Buffer::value_type;
-            const std::vector<Real> x(start.begin(), start.end());
-            BASIN_RETURN_IF_ERROR(o->SetModel(x));
-            if (o->Anchor().size() != 0) BASIN_RETURN_IF_ERROR(o->SetAnchor(x));
-            return absl::OkStatus();
+            return o->SetStartingPoint(std::vector<Real>(start.begin(), start.end()));
           },
           any);
     };
