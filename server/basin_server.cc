@@ -6,12 +6,46 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "server/grpc_metrics_interceptor.h"
 
 namespace basin {
 
 constexpr char kServiceName[] = "basin.v1.Optimizer";
 
-BasinServer::BasinServer(const ServerOptions& options) : sessions_(options.limits), service_(&sessions_) {}
+BasinServer::BasinServer(const ServerOptions& options)
+    : metrics_(BASIN_VERSION),
+      sessions_(options.limits, &metrics_),
+      session_collector_(std::make_shared<SessionCollector>(&sessions_)),
+      service_(&sessions_, &metrics_) {}
+
+std::vector<std::weak_ptr<prometheus::Collectable>> BasinServer::collectables() const {
+  return {metrics_.registry(), session_collector_};
+}
+
+namespace {
+
+// Every method basin-server serves: the labels the gRPC metrics may carry.
+std::vector<std::string> ServedMethods() {
+  std::vector<std::string> methods =
+      MethodPaths(*v1::CreateSessionRequest::descriptor()->file()->FindServiceByName("Optimizer"));
+  // The built-in services, whose descriptors need not be linked in.
+  for (const char* path : {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
+                           "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"}) {
+    methods.push_back(path);
+  }
+  return methods;
+}
+
+// civetweb reports an address it cannot bind by throwing.
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartExposer(const std::string& listen) {
+  try {
+    return std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/2);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
+  }
+}
+
+}  // namespace
 
 BasinServer::~BasinServer() {
   if (server_ != nullptr) {
@@ -28,6 +62,9 @@ absl::StatusOr<std::unique_ptr<BasinServer>> BasinServer::Start(const ServerOpti
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
   builder.RegisterService(&server->service_);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<GrpcMetricsInterceptorFactory>(&server->metrics_, ServedMethods()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // Clients ping every 30 s at the most, also on idle channels; accept that instead of sending
   // GOAWAY "too_many_pings".
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
@@ -40,6 +77,16 @@ absl::StatusOr<std::unique_ptr<BasinServer>> BasinServer::Start(const ServerOpti
   }
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
   server->address_ = absl::StrCat(host, ":", server->port_);
+  if (!options.metrics_listen.empty()) {
+    auto exposer = StartExposer(options.metrics_listen);
+    if (!exposer.ok()) return exposer.status();
+    server->exposer_ = *std::move(exposer);
+    for (const auto& collectable : server->collectables()) server->exposer_->RegisterCollectable(collectable);
+    const std::vector<int> ports = server->exposer_->GetListeningPorts();
+    if (ports.empty()) return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", options.metrics_listen));
+    const std::string metrics_host = options.metrics_listen.substr(0, options.metrics_listen.rfind(':'));
+    server->metrics_address_ = absl::StrCat(metrics_host, ":", ports.front());
+  }
   auto* health = server->server_->GetHealthCheckService();
   health->SetServingStatus("", true);
   health->SetServingStatus(kServiceName, true);

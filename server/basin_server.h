@@ -3,23 +3,29 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "prometheus/exposer.h"
 #include "server/optimizer_service.h"
+#include "server/server_metrics.h"
+#include "server/session_collector.h"
 #include "server/session_manager.h"
 
 namespace basin {
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";  // port 0 picks a free port
+  // Where Prometheus scrapes GET /metrics; empty: no HTTP endpoint (the metrics are still kept).
+  std::string metrics_listen;
   ServerLimits limits;
 };
 
 // basin-server in one object: the Optimizer service, grpc.health.v1.Health (service "" and
 // "basin.v1.Optimizer") and server reflection on one port, with keepalive settings that accept
-// the clients' pings.
+// the clients' pings; the metrics of docs/metrics.md, on their own HTTP port.
 class BasinServer {
  public:
   static absl::StatusOr<std::unique_ptr<BasinServer>> Start(const ServerOptions& options);
@@ -29,6 +35,11 @@ class BasinServer {
   const std::string& address() const { return address_; }
   int port() const { return port_; }
   SessionManager& sessions() { return sessions_; }
+  ServerMetrics& metrics() { return metrics_; }
+  // Everything GET /metrics serves, whether or not it is exposed over HTTP.
+  std::vector<std::weak_ptr<prometheus::Collectable>> collectables() const;
+  // "127.0.0.1:9464": the metrics address actually bound; empty without one.
+  const std::string& metrics_address() const { return metrics_address_; }
 
   // Health NOT_SERVING, refuse new sessions and streams, let running ticks finish, then stop
   // within `grace` (streams still open then are cancelled).
@@ -38,10 +49,14 @@ class BasinServer {
  private:
   explicit BasinServer(const ServerOptions& options);
 
+  ServerMetrics metrics_;
   SessionManager sessions_;
+  std::shared_ptr<SessionCollector> session_collector_;
   OptimizerService service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
   std::string address_;
+  std::string metrics_address_;
   int port_ = 0;
 };
 

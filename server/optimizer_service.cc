@@ -1,5 +1,6 @@
 #include "server/optimizer_service.h"
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -69,10 +70,12 @@ absl::Status SendChunked(const ParameterLayout& layout, absl::Span<const Real> v
 OptimizerService::StreamGuard::StreamGuard(OptimizerService* service) : service_(service) {
   std::lock_guard<std::mutex> lock(service_->streams_mu_);
   ++service_->open_streams_;
+  service_->metrics_->train_streams().Increment();
 }
 
 OptimizerService::StreamGuard::~StreamGuard() {
   std::lock_guard<std::mutex> lock(service_->streams_mu_);
+  service_->metrics_->train_streams().Decrement();
   if (--service_->open_streams_ == 0) service_->streams_changed_.notify_all();
 }
 
@@ -93,6 +96,7 @@ grpc::Status OptimizerService::CreateSession(grpc::ServerContext*, const v1::Cre
             using Real = typename std::decay_t<decltype(*o)>::Buffer::value_type;
             ChunkAssembler<Real> assembler(o->layout(), sessions_->limits().max_chunk_bytes);
             for (const v1::TensorChunk& chunk : request->initial_values()) {
+              metrics_->parameter_bytes_received().Increment(static_cast<double>(chunk.data().size()));
               absl::Status s = assembler.Add(ViewOf(chunk));
               if (!s.ok()) return absl::Status(s.code(), absl::StrCat("initial_values: ", s.message()));
             }
@@ -213,7 +217,10 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
             return *q.mutable_chunk();
           },
           [](v1::TrainResponse& r) { r.mutable_query()->set_last(true); },
-          [&](const v1::TrainResponse& r) { return stream->Write(r); });
+          [&](const v1::TrainResponse& r) {
+            metrics_->parameter_bytes_sent().Increment(static_cast<double>(r.query().chunk().data().size()));
+            return stream->Write(r);
+          });
       if (!s.ok()) return ToGrpcStatus(s);
       sent_tick = query.tick;
     }
@@ -222,6 +229,7 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
     assembler.Reset();
     int64_t tick = -1;
     double loss = 0, batch_size = 1;
+    std::chrono::steady_clock::time_point tick_start;
     for (bool first = true;; first = false) {
       v1::TrainRequest request;
       if (!stream->Read(&request)) {
@@ -233,7 +241,9 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
       }
       if (!request.has_gradient()) return Invalid("only the first Train message may be an attach");
       const v1::GradientChunk& g = request.gradient();
+      metrics_->gradient_bytes().Increment(static_cast<double>(g.chunk().data().size()));
       if (first) {
+        tick_start = std::chrono::steady_clock::now();
         tick = g.tick();
       } else if (g.tick() != tick) {
         return Invalid(absl::StrCat("a chunk for tick ", g.tick(), " arrived inside tick ", tick, "'s gradient"));
@@ -261,6 +271,10 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
                                                                          : v1::TickAck::OUTCOME_DROPPED);
     ack.mutable_ack()->set_session_tick(session.tick());
     if (!stream->Write(ack)) return grpc::Status::OK;
+    if (session.series() != nullptr) {
+      const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - tick_start;
+      session.series()->tick_seconds->Observe(elapsed.count());
+    }
     // A sync worker whose gradient joined the open tick waits for the rest of its quorum before
     // it gets the next query point. A duplicate or a drop moved nothing, so there is nothing to
     // wait for: the stream goes on with the newest query point (sent only if newer than the last).
@@ -305,6 +319,7 @@ grpc::Status OptimizerService::PutLoop(grpc::ServerReader<v1::PutParametersReque
   v1::PutParametersRequest request;
   while (reader->Read(&request)) {
     if (!request.has_chunk()) return Invalid("only the first PutParameters message may be a target");
+    metrics_->parameter_bytes_received().Increment(static_cast<double>(request.chunk().data().size()));
     absl::Status s = assembler.Add(ViewOf(request.chunk()));
     if (!s.ok()) return ToGrpcStatus(s);
   }
@@ -372,7 +387,11 @@ grpc::Status OptimizerService::GetParameters(grpc::ServerContext*, const v1::Get
         r.set_tick(tick);
         return *r.mutable_chunk();
       },
-      [](v1::GetParametersResponse&) {}, [&](const v1::GetParametersResponse& r) { return writer->Write(r); }));
+      [](v1::GetParametersResponse&) {},
+      [&](const v1::GetParametersResponse& r) {
+        metrics_->parameter_bytes_sent().Increment(static_cast<double>(r.chunk().data().size()));
+        return writer->Write(r);
+      }));
 }
 
 // --- RunObjective --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 
 #include "basin/v1/optimizer_service.grpc.pb.h"
+#include "server/server_metrics.h"
 #include "server/session_manager.h"
 
 namespace basin {
@@ -17,7 +18,7 @@ namespace basin {
 // are refused with UNAVAILABLE while running ones finish their ticks.
 class OptimizerService final : public v1::Optimizer::Service {
  public:
-  explicit OptimizerService(SessionManager* sessions) : sessions_(sessions) {}
+  OptimizerService(SessionManager* sessions, ServerMetrics* metrics) : sessions_(sessions), metrics_(metrics) {}
 
   void StartDraining() { draining_ = true; }
   bool draining() const { return draining_; }
@@ -65,6 +66,7 @@ class OptimizerService final : public v1::Optimizer::Service {
   };
 
   SessionManager* sessions_;
+  ServerMetrics* metrics_;
   std::atomic<bool> draining_{false};
   std::mutex streams_mu_;
   std::condition_variable streams_changed_;

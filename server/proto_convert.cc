@@ -85,6 +85,7 @@ absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromProto(const v1::CreateSes
   }
   spec.workers.quorum = w.quorum() == 0 ? spec.workers.num_workers : w.quorum();
   spec.workers.max_staleness = w.max_staleness();
+  spec.metrics_run = proto.metrics_run();
 
   spec.request_id = request.request_id();
   v1::CreateSessionRequest without_id = request;
@@ -112,6 +113,7 @@ v1::Session SessionToProto(const Session& session) {
                                                                   : v1::WorkerPolicy::MODE_ASYNC);
   w.set_quorum(session.workers().quorum);
   w.set_max_staleness(session.workers().max_staleness);
+  spec.set_metrics_run(session.metrics_run());
   const OptimizerStats stats = session.Stats();
   out.set_tick(stats.tick);
   out.set_step(stats.step);

@@ -1,7 +1,9 @@
 // basin-server: the optimizer service. `basin-server --help` lists every flag.
 #include <csignal>
 #include <cstdio>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -10,9 +12,15 @@
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "server/basin_server.h"
+#include "server/flag_spelling.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "gRPC address to listen on; port 0 picks a free port (the chosen address is printed)");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "HTTP address where Prometheus scrapes GET /metrics; port 0 picks a free port (printed); "
+          "`none` turns the endpoint off");
+ABSL_FLAG(int32_t, max_metric_runs, 64,
+          "most sessions with a per-run metrics label (SessionSpec.metrics_run) at once");
 ABSL_FLAG(int64_t, max_sessions, 1024, "most sessions held at once");
 ABSL_FLAG(int64_t, max_parameters_per_session, int64_t{1} << 30, "most parameters in one session's layout");
 ABSL_FLAG(int64_t, max_total_state_bytes, int64_t{16} << 30, "most bytes of optimizer state over all sessions");
@@ -20,6 +28,7 @@ ABSL_FLAG(int64_t, max_chunk_bytes, int64_t{4} << 20, "largest tensor chunk a cl
 ABSL_FLAG(int32_t, max_workers_per_session, 64, "most workers one session may declare");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(20),
           "on SIGTERM/SIGINT: how long running ticks may take before streams are cancelled");
+
 
 int main(int argc, char** argv) {
   // --help lists the flags of this file (Abseil's default looks for a file named after the binary).
@@ -29,8 +38,11 @@ int main(int argc, char** argv) {
   absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(
       "basin-server: runs Entropy-SGD, Entropy-MCMC, SGD, SGLD and SAM as a gRPC service.\n"
-      "Usage: basin-server [--listen=127.0.0.1:50051] [limits...]");
-  absl::ParseCommandLine(argc, argv);
+      "Usage: basin-server [--listen=127.0.0.1:50051] [--metrics_listen=127.0.0.1:9464] [limits...]\n"
+      "Flag names may be spelt with '-' or '_' (--metrics-listen = --metrics_listen).");
+  std::vector<std::string> args;
+  std::vector<char*> arg_pointers = basin::WithUnderscoredFlagNames(argc, argv, args);
+  absl::ParseCommandLine(argc, arg_pointers.data());
 
   // Signals go to one thread that waits for them; every other thread inherits the block.
   sigset_t signals;
@@ -41,6 +53,9 @@ int main(int argc, char** argv) {
 
   basin::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
+  const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.metrics_listen = metrics_listen == "none" ? "" : metrics_listen;
+  options.limits.max_metric_runs = absl::GetFlag(FLAGS_max_metric_runs);
   options.limits.max_sessions = absl::GetFlag(FLAGS_max_sessions);
   options.limits.max_parameters_per_session = absl::GetFlag(FLAGS_max_parameters_per_session);
   options.limits.max_total_state_bytes = absl::GetFlag(FLAGS_max_total_state_bytes);
@@ -52,6 +67,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("basin-server listening on %s\n", (*server)->address().c_str());
+  if (!(*server)->metrics_address().empty()) {
+    std::printf("basin-server metrics on http://%s/metrics\n", (*server)->metrics_address().c_str());
+  }
   std::fflush(stdout);
 
   std::thread waiter([&] {

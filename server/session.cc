@@ -1,5 +1,6 @@
 #include "server/session.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <utility>
@@ -31,13 +32,39 @@ absl::Status WorkerPolicy::Check(int64_t ticks_per_step) const {
   return absl::OkStatus();
 }
 
-Session::Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers)
+Session::Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers, std::string metrics_run,
+                 ServerMetrics* metrics)
     : id_(std::move(id)),
       layout_(std::visit([](const auto& o) { return o->layout(); }, optimizer)),
       dtype_(std::visit([](const auto& o) { return o->dtype(); }, optimizer)),
       spec_(std::visit([](const auto& o) { return o->spec(); }, optimizer)),
       workers_(workers),
+      metrics_run_(std::move(metrics_run)),
+      metrics_(metrics),
+      series_(metrics == nullptr ? nullptr : metrics->ForOptimizer(OptimizerName(spec_.config))),
       optimizer_(std::move(optimizer)) {}
+
+void Session::CountProgress(int64_t ticks, int64_t steps) {
+  if (series_ == nullptr) return;
+  if (ticks > 0) series_->ticks->Increment(static_cast<double>(ticks));
+  if (steps > 0) series_->steps->Increment(static_cast<double>(steps));
+}
+
+void Session::CountStale(prometheus::Counter& (ServerMetrics::*counter)()) {
+  if (metrics_ != nullptr) (metrics_->*counter)().Increment();
+}
+
+template <typename Real>
+absl::Status Session::TellCounted(Optimizer<Real>& o, absl::Span<const Real> gradient, double loss) {
+  const int64_t step = o.step();
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status s = o.Tell(gradient, loss);
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  if (!s.ok()) return s;
+  if (series_ != nullptr) series_->tick_compute_seconds->Observe(elapsed.count());
+  CountProgress(1, o.step() - step);
+  return s;
+}
 
 void Session::Close() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -136,6 +163,7 @@ absl::StatusOr<TickOutcome> Session::SubmitSync(Optimizer<Real>& o, int worker, 
       return TickOutcome::kDuplicate;
     }
     ++counters_.gradients_dropped;
+    CountStale(&ServerMetrics::stale_dropped);
     return TickOutcome::kDropped;
   }
   if (pending_.count(worker) != 0) {
@@ -143,7 +171,7 @@ absl::StatusOr<TickOutcome> Session::SubmitSync(Optimizer<Real>& o, int worker, 
     return TickOutcome::kDuplicate;
   }
   if (workers_.quorum == 1) {
-    absl::Status s = o.Tell(gradient, loss);
+    absl::Status s = TellCounted(o, gradient, loss);
     if (!s.ok()) return s;
   } else {
     // Check now so a bad gradient is refused to its sender, not discovered at the quorum.
@@ -165,7 +193,7 @@ absl::StatusOr<TickOutcome> Session::SubmitSync(Optimizer<Real>& o, int worker, 
     }
     std::vector<Real> mean(sum.size());
     for (std::size_t i = 0; i < sum.size(); ++i) mean[i] = static_cast<Real>(sum[i] / weight);
-    s = o.Tell(mean, loss_sum / weight);
+    s = TellCounted(o, absl::Span<const Real>(mean), loss_sum / weight);
     if (!s.ok()) {
       pending_.erase(worker);
       return s;
@@ -187,13 +215,17 @@ absl::StatusOr<TickOutcome> Session::SubmitAsync(Optimizer<Real>& o, int worker,
   }
   const int64_t staleness = o.tick() - tick;
   if (staleness > workers_.max_staleness) {
+    CountStale(&ServerMetrics::stale_rejected);
     return absl::AbortedError(absl::StrCat("gradient for tick ", tick, " is ", staleness,
                                            " ticks old; the session allows ", workers_.max_staleness,
                                            ": fetch the current query point and recompute"));
   }
-  absl::Status s = o.Tell(gradient, loss);
+  absl::Status s = TellCounted(o, gradient, loss);
   if (!s.ok()) return s;
-  if (staleness > 0) ++counters_.gradients_stale_applied;
+  if (staleness > 0) {
+    ++counters_.gradients_stale_applied;
+    CountStale(&ServerMetrics::stale_applied);
+  }
   last_tick_of_worker_[worker] = tick;
   tick_changed_.notify_all();
   return TickOutcome::kApplied;

@@ -15,6 +15,7 @@
 #include "core/aligned_buffer.h"
 #include "core/layout.h"
 #include "core/optimizer_registry.h"
+#include "server/server_metrics.h"
 
 namespace basin {
 
@@ -59,13 +60,19 @@ struct QueryPoint {
 // otherwise refused with ABORTED. Ticks from the future are INVALID_ARGUMENT in both modes.
 class Session {
  public:
-  Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers);
+  // `metrics_run` is the session's per-run metrics label ("" for none); `metrics` (may be null)
+  // receives its ticks, steps and stale gradients.
+  Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers, std::string metrics_run = "",
+          ServerMetrics* metrics = nullptr);
 
   const std::string& id() const { return id_; }
   const ParameterLayout& layout() const { return layout_; }
   DType dtype() const { return dtype_; }
   const OptimizerSpec& spec() const { return spec_; }
   const WorkerPolicy& workers() const { return workers_; }
+  const std::string& metrics_run() const { return metrics_run_; }
+  // The metrics series of this session's optimizer; nullptr without metrics.
+  const OptimizerSeries* series() const { return series_; }
 
   template <typename Real>
   absl::StatusOr<TickOutcome> SubmitGradient(int worker, int64_t tick, absl::Span<const Real> gradient, double loss,
@@ -93,15 +100,28 @@ class Session {
     std::lock_guard<std::mutex> lock(mu_);
     return std::visit([&](const auto& o) { return fn(*o); }, optimizer_);
   }
+  // Ticks and steps the call advances are counted in the session's metrics.
   template <typename Fn>
   auto WithMutableOptimizer(Fn&& fn) {
     std::lock_guard<std::mutex> lock(mu_);
-    auto result = std::visit([&](auto& o) { return fn(*o); }, optimizer_);
-    tick_changed_.notify_all();  // the caller may have advanced the tick
-    return result;
+    return std::visit(
+        [&](auto& o) {
+          const int64_t tick = o->tick(), step = o->step();
+          auto result = fn(*o);
+          CountProgress(o->tick() - tick, o->step() - step);
+          tick_changed_.notify_all();  // the caller may have advanced the tick
+          return result;
+        },
+        optimizer_);
   }
 
  private:
+  // Tell under the lock, timed and counted in the metrics.
+  template <typename Real>
+  absl::Status TellCounted(Optimizer<Real>& o, absl::Span<const Real> gradient, double loss);
+  void CountProgress(int64_t ticks, int64_t steps);
+  void CountStale(prometheus::Counter& (ServerMetrics::*counter)());
+
   template <typename Real>
   absl::StatusOr<TickOutcome> SubmitSync(Optimizer<Real>& o, int worker, int64_t tick,
                                          absl::Span<const Real> gradient, double loss, double batch_size);
@@ -114,6 +134,9 @@ class Session {
   const DType dtype_;
   const OptimizerSpec spec_;
   const WorkerPolicy workers_;
+  const std::string metrics_run_;
+  ServerMetrics* const metrics_;
+  const OptimizerSeries* const series_;
 
   // std::mutex, not absl::Mutex: TSan sees pthread locks, and Debian's Abseil is not instrumented.
   mutable std::mutex mu_;

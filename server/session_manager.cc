@@ -3,11 +3,30 @@
 #include <utility>
 
 #include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/status_macros.h"
 
 namespace basin {
+namespace {
+
+absl::Status CheckMetricsRunLabel(const std::string& label) {
+  if (label.size() > 32) {
+    return absl::InvalidArgumentError(absl::StrCat("metrics_run is ", label.size(), " characters long; the limit is 32"));
+  }
+  for (char c : label) {
+    const bool allowed = absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+    if (!allowed) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("metrics_run '", absl::CHexEscape(label), "' may hold only letters, digits, '_', '.' and '-'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 std::string SessionManager::NewId() {
   // Random, so ids are not guessable across tenants, with a counter so they never collide.
@@ -40,16 +59,32 @@ absl::Status SessionManager::CheckRoomForOneMore() const {
   return absl::OkStatus();
 }
 
+absl::Status SessionManager::CheckMetricsRunAvailable(const std::string& label) const {
+  if (label.empty()) return absl::OkStatus();
+  if (metrics_runs_.count(label) != 0) {
+    return absl::AlreadyExistsError(absl::StrCat("metrics_run '", label, "' is in use by session ",
+                                                 metrics_runs_.at(label)->id(), "; labels are unique"));
+  }
+  if (static_cast<int64_t>(metrics_runs_.size()) >= limits_.max_metric_runs) {
+    return absl::ResourceExhaustedError(absl::StrCat("the server holds ", metrics_runs_.size(),
+                                                     " sessions with a metrics_run label, its limit "
+                                                     "(--max_metric_runs); create this one without a label"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpec spec) {
   if (spec.request_id.size() > 128) {
     return absl::InvalidArgumentError(absl::StrCat("request_id is ", spec.request_id.size(),
                                                    " bytes long; the limit is 128"));
   }
+  BASIN_RETURN_IF_ERROR(CheckMetricsRunLabel(spec.metrics_run));
   {
     std::lock_guard<std::mutex> lock(mu_);
     BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
     if (earlier != nullptr) return earlier;
     BASIN_RETURN_IF_ERROR(CheckRoomForOneMore());
+    BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run));
   }
   if (spec.layout.num_elements() > limits_.max_parameters_per_session) {
     return absl::ResourceExhaustedError(absl::StrCat("the layout has ", spec.layout.num_elements(),
@@ -71,7 +106,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
   BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
   if (earlier != nullptr) return earlier;
   BASIN_RETURN_IF_ERROR(CheckRoomForOneMore());
-  auto session = std::make_shared<Session>(NewId(), std::move(optimizer), spec.workers);
+  BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run));
+  auto session = std::make_shared<Session>(NewId(), std::move(optimizer), spec.workers, spec.metrics_run, metrics_);
   const int64_t bytes = session->state_bytes();
   if (total_state_bytes_ + bytes > limits_.max_total_state_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat("the session needs ", bytes, " bytes of state; the server holds ",
@@ -81,6 +117,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
   total_state_bytes_ += bytes;
   sessions_.emplace(session->id(), session);
   if (!spec.request_id.empty()) requests_[spec.request_id] = Request{spec.fingerprint, session->id()};
+  if (!spec.metrics_run.empty()) metrics_runs_.emplace(spec.metrics_run, session);
+  if (session->series() != nullptr) session->series()->sessions_created->Increment();
   return session;
 }
 
@@ -97,6 +135,8 @@ absl::Status SessionManager::Delete(const std::string& id) {
   if (it == sessions_.end()) return absl::NotFoundError(absl::StrCat("no session '", id, "'"));
   total_state_bytes_ -= it->second->state_bytes();
   it->second->Close();  // streams still holding it stop at their next gradient
+  if (!it->second->metrics_run().empty()) metrics_runs_.erase(it->second->metrics_run());
+  if (it->second->series() != nullptr) it->second->series()->sessions_deleted->Increment();
   sessions_.erase(it);
   return absl::OkStatus();
 }
@@ -119,6 +159,14 @@ absl::StatusOr<SessionManager::Page> SessionManager::List(int page_size, const s
 int64_t SessionManager::num_sessions() const {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int64_t>(sessions_.size());
+}
+
+std::vector<std::shared_ptr<Session>> SessionManager::MetricsRuns() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<Session>> runs;
+  runs.reserve(metrics_runs_.size());
+  for (const auto& [label, session] : metrics_runs_) runs.push_back(session);
+  return runs;
 }
 
 int64_t SessionManager::total_state_bytes() const {

@@ -24,6 +24,7 @@ struct ServerLimits {
   int64_t max_total_state_bytes = int64_t{16} << 30;
   int64_t max_chunk_bytes = int64_t{4} << 20;
   int max_workers_per_session = 64;
+  int max_metric_runs = 64;  // sessions with a per-run metrics label at once
 };
 
 struct CreateSessionSpec {
@@ -35,6 +36,9 @@ struct CreateSessionSpec {
   // session; with another fingerprint it is ALREADY_EXISTS.
   std::string request_id;
   std::string fingerprint;
+  // Opt-in per-run metrics label ("" for none): 1–32 of [A-Za-z0-9_.-], unique among live
+  // sessions, at most ServerLimits::max_metric_runs at once.
+  std::string metrics_run;
   // Runs on the new optimizer before the session is visible (initial values); an error aborts
   // the creation.
   std::function<absl::Status(AnyOptimizer&)> initialize;
@@ -42,7 +46,9 @@ struct CreateSessionSpec {
 
 class SessionManager {
  public:
-  explicit SessionManager(ServerLimits limits) : limits_(limits) {}
+  // `metrics` (may be null) counts sessions created and deleted and is handed to each session.
+  explicit SessionManager(ServerLimits limits, ServerMetrics* metrics = nullptr)
+      : limits_(limits), metrics_(metrics) {}
 
   const ServerLimits& limits() const { return limits_; }
 
@@ -60,14 +66,18 @@ class SessionManager {
 
   int64_t num_sessions() const;
   int64_t total_state_bytes() const;
+  // The sessions with a metrics_run label, ordered by label.
+  std::vector<std::shared_ptr<Session>> MetricsRuns() const;
 
  private:
   std::string NewId();
   // The session an earlier Create with spec's request id made; nullptr if there was none.
   absl::StatusOr<std::shared_ptr<Session>> Replay(const CreateSessionSpec& spec) const;
   absl::Status CheckRoomForOneMore() const;
+  absl::Status CheckMetricsRunAvailable(const std::string& label) const;
 
   const ServerLimits limits_;
+  ServerMetrics* const metrics_;
   // std::mutex, not absl::Mutex: TSan sees pthread locks, and Debian's Abseil is not instrumented.
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Session>> sessions_;
@@ -76,6 +86,7 @@ class SessionManager {
     std::string session_id;
   };
   std::map<std::string, Request> requests_;
+  std::map<std::string, std::shared_ptr<Session>> metrics_runs_;  // by label
   int64_t total_state_bytes_ = 0;
   uint64_t id_counter_ = 0;
 };

@@ -2,6 +2,7 @@
 #define BASIN_TESTS_TESTING_LOOPBACK_SERVER_H_
 
 #include <memory>
+#include <string>
 
 #include "client/cpp/basin_client.h"
 #include "gtest/gtest.h"
@@ -14,11 +15,14 @@ class LoopbackServerTest : public ::testing::Test {
  protected:
   // Override to change the server's limits before it starts.
   virtual ServerLimits Limits() const { return ServerLimits{}; }
+  // Override to serve GET /metrics over HTTP (e.g. "127.0.0.1:0"); empty: not exposed.
+  virtual std::string MetricsListen() const { return ""; }
 
   void SetUp() override {
     ServerOptions options;
     options.listen = "127.0.0.1:0";
     options.limits = Limits();
+    options.metrics_listen = MetricsListen();
     auto server = BasinServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);

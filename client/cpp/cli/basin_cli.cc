@@ -48,6 +48,8 @@ ABSL_FLAG(std::vector<std::string>, set, {},
           "an optimizer to aim at one (entropy_sgd.gamma=0.1). Booleans true/false, enums by name suffix "
           "(variant=paper)");
 ABSL_FLAG(uint64_t, seed, 0, "run: seed of the sessions' noise");
+ABSL_FLAG(std::string, metrics_run, "",
+          "run: opt the sessions in to per-run metrics, labelled run=\"<this>-<optimizer>\" (docs/metrics.md)");
 ABSL_FLAG(bool, demo_defaults, true,
           "run: start from the CLI's demo hyper-parameters (see above) rather than the server's defaults");
 
@@ -72,7 +74,7 @@ std::string UsageText() {
       "                         gradients computed here, one session and thread per optimizer:\n"
       "      basin run --objective=logistic_regression --optimizer=sgd,entropy_sgd,emcmc --steps=100\n"
       "                [--dimension=20 --num_examples=1024 --batch_size=32 --data_seed=1 --noise=0.1]\n"
-      "                [--set=field=value ...] [--seed=0] [--json]\n"
+      "                [--set=field=value ...] [--seed=0] [--metrics_run=NAME] [--json]\n"
       "    Demo hyper-parameters (--demo_defaults, on unless =false; --set overrides them):\n",
       kDemoDefaultsHelp,
       "\n"
@@ -184,6 +186,7 @@ int Run(client::Client& client, const std::vector<char*>& args, const std::vecto
   options.objective.noise = absl::GetFlag(FLAGS_noise);
   options.steps = absl::GetFlag(FLAGS_steps);
   options.seed = absl::GetFlag(FLAGS_seed);
+  options.metrics_run = absl::GetFlag(FLAGS_metrics_run);
 
   absl::StatusOr<std::vector<std::string>> names = ParseOptimizerList(absl::GetFlag(FLAGS_optimizer));
   if (!names.ok()) return Fail(names.status());

@@ -125,9 +125,10 @@ class ProgressDisplay {
   bool drawn_ = false;
 };
 
-// The session every run trains: the objective's layout, one optimizer, the CLI's seed.
+// The session every run trains: the objective's layout, one optimizer, the CLI's seed and
+// metrics label.
 v1::CreateSessionRequest SessionRequest(const Objective& objective, const v1::OptimizerConfig& optimizer,
-                                        uint64_t seed) {
+                                        uint64_t seed, const std::string& metrics_run) {
   v1::CreateSessionRequest request;
   v1::SessionSpec& spec = *request.mutable_spec();
   for (const TensorSpec& tensor : objective.layout().tensors()) {
@@ -138,6 +139,7 @@ v1::CreateSessionRequest SessionRequest(const Objective& objective, const v1::Op
   spec.set_state_dtype(v1::DTYPE_F32);
   *spec.mutable_optimizer() = optimizer;
   spec.set_seed(seed);
+  spec.set_metrics_run(metrics_run);
   return request;
 }
 
@@ -163,7 +165,10 @@ absl::StatusOr<std::vector<RunResult>> RunOptimizers(client::Client& client, con
   for (const v1::OptimizerConfig& optimizer : options.optimizers) {
     RunResult run;
     run.optimizer = OptimizerNameOf(optimizer);
-    absl::StatusOr<v1::Session> session = client.CreateSession(SessionRequest(**objective, optimizer, options.seed));
+    const std::string metrics_run =
+        options.metrics_run.empty() ? "" : absl::StrCat(options.metrics_run, "-", run.optimizer);
+    absl::StatusOr<v1::Session> session =
+        client.CreateSession(SessionRequest(**objective, optimizer, options.seed, metrics_run));
     absl::Status s = session.status();
     if (s.ok()) {
       run.session_id = session->session_id();

@@ -22,6 +22,8 @@ struct RunOptions {
   std::vector<v1::OptimizerConfig> optimizers;  // one session each
   int64_t steps = 0;                            // outer steps per optimizer
   uint64_t seed = 0;                            // the sessions' noise seed
+  // Non-empty: each session opts in to per-run metrics as "<metrics_run>-<optimizer>".
+  std::string metrics_run;
 };
 
 // What one optimizer's run ended with.
