@@ -131,17 +131,10 @@ class MetricsTest : public ::basin::testing::LoopbackServerTest {
                         " }");
   }
 
-  // `ticks` ticks of one worker; the gradient is the point itself.
-  void Drive(const std::string& id, int ticks, client::TrainOptions options = {}) {
-    auto stream = client_->Train(id, options);
-    ASSERT_TRUE(stream.ok()) << stream.status();
-    for (int k = 0; k < ticks; ++k) {
-      auto q = (*stream)->NextQuery();
-      ASSERT_TRUE(q.ok()) << q.status();
-      auto ack = (*stream)->Tell(q->tick, q->values, 1.0 + k);
-      ASSERT_TRUE(ack.ok()) << ack.status();
-    }
-    ASSERT_TRUE((*stream)->Close().ok());
+  // `ticks` ticks of one worker; the gradient is the point itself, the k-th loss is k + 1.
+  void Drive(const std::string& id, int ticks) {
+    LoopbackServerTest::Drive(id, ticks,
+                              [](const client::Query& q, int k) { return std::make_pair(q.values, 1.0 + k); });
   }
 };
 

@@ -49,16 +49,10 @@ class TrainTest : public ::basin::testing::LoopbackServerTest {
 
   // Runs `ticks` ticks of one worker through the stream.
   void Drive(const std::string& id, int ticks, client::TrainOptions options = {}) {
-    auto stream = client_->Train(id, options);
-    ASSERT_TRUE(stream.ok()) << stream.status();
-    for (int k = 0; k < ticks; ++k) {
-      auto q = (*stream)->NextQuery();
-      ASSERT_TRUE(q.ok()) << q.status();
-      auto ack = (*stream)->Tell(q->tick, GradientAt(q->values, q->tick), LossAt(q->values));
-      ASSERT_TRUE(ack.ok()) << ack.status();
-      ASSERT_EQ(ack->outcome(), v1::TickAck::OUTCOME_APPLIED);
-    }
-    ASSERT_TRUE((*stream)->Close().ok());
+    LoopbackServerTest::Drive(
+        id, ticks,
+        [](const client::Query& q, int) { return std::make_pair(GradientAt(q.values, q.tick), LossAt(q.values)); },
+        options);
   }
 
   std::vector<float> Model(const std::string& id, v1::ParameterSet which = v1::PARAMETER_SET_MODEL) {

@@ -1,8 +1,11 @@
 #ifndef BASIN_TESTS_TESTING_LOOPBACK_SERVER_H_
 #define BASIN_TESTS_TESTING_LOOPBACK_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "client/cpp/basin_client.h"
 #include "gtest/gtest.h"
@@ -27,6 +30,25 @@ class LoopbackServerTest : public ::testing::Test {
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     client_ = client::Client::Connect(server_->address());
+  }
+
+  // What a worker sends for query `q`, the k-th of its stream: the gradient and the loss.
+  using GradientFn = std::function<std::pair<std::vector<float>, double>(const client::Query& q, int k)>;
+
+  // `ticks` ticks of one worker through its own Train stream, each applied.
+  void Drive(const std::string& session_id, int ticks, const GradientFn& gradient,
+             client::TrainOptions options = {}) {
+    auto stream = client_->Train(session_id, options);
+    ASSERT_TRUE(stream.ok()) << stream.status();
+    for (int k = 0; k < ticks; ++k) {
+      auto q = (*stream)->NextQuery();
+      ASSERT_TRUE(q.ok()) << q.status();
+      const auto [g, loss] = gradient(*q, k);
+      auto ack = (*stream)->Tell(q->tick, g, loss);
+      ASSERT_TRUE(ack.ok()) << ack.status();
+      ASSERT_EQ(ack->outcome(), v1::TickAck::OUTCOME_APPLIED);
+    }
+    ASSERT_TRUE((*stream)->Close().ok());
   }
 
   std::unique_ptr<BasinServer> server_;
