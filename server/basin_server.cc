@@ -25,14 +25,14 @@ std::vector<std::weak_ptr<prometheus::Collectable>> BasinServer::collectables() 
 namespace {
 
 // Every method basin-server serves: the labels the gRPC metrics may carry.
-std::vector<std::string> ServedMethods() {
-  std::vector<std::string> methods =
-      MethodPaths(*v1::CreateSessionRequest::descriptor()->file()->FindServiceByName("Optimizer"));
+std::vector<ServedMethod> ServedMethods() {
+  std::vector<ServedMethod> methods =
+      MethodsOf(*v1::CreateSessionRequest::descriptor()->file()->FindServiceByName("Optimizer"));
   // The built-in services, whose descriptors need not be linked in.
-  for (const char* path : {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
-                           "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"}) {
-    methods.push_back(path);
-  }
+  using Type = grpc::experimental::ServerRpcInfo::Type;
+  methods.push_back({"/grpc.health.v1.Health/Check", Type::UNARY});
+  methods.push_back({"/grpc.health.v1.Health/Watch", Type::SERVER_STREAMING});
+  methods.push_back({"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", Type::BIDI_STREAMING});
   return methods;
 }
 

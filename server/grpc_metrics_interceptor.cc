@@ -127,17 +127,40 @@ const char* GrpcCodeLabel(grpc::StatusCode code) {
   }
 }
 
-grpc::experimental::Interceptor* GrpcMetricsInterceptorFactory::CreateServerInterceptor(ServerRpcInfo* info) {
-  const absl::string_view path = info->method() == nullptr ? "" : info->method();
-  return new GrpcMetricsInterceptor(metrics_, MethodLabels(path, known_methods_.contains(path), info->type()));
+GrpcMetricsInterceptorFactory::GrpcMetricsInterceptorFactory(ServerMetrics* metrics,
+                                                             const std::vector<ServedMethod>& served)
+    : metrics_(metrics) {
+  for (const ServedMethod& method : served) {
+    served_paths_.insert(method.path);
+    const prometheus::Labels labels = MethodLabels(method.path, true, method.type);
+    metrics_->grpc_started().Add(labels);
+    metrics_->grpc_msg_received().Add(labels);
+    metrics_->grpc_msg_sent().Add(labels);
+    metrics_->grpc_handling_seconds().Add(labels, ServerMetrics::LatencyBuckets());
+    for (int code = grpc::StatusCode::OK; code <= grpc::StatusCode::UNAUTHENTICATED; ++code) {
+      prometheus::Labels with_code = labels;
+      with_code.emplace("grpc_code", GrpcCodeLabel(static_cast<grpc::StatusCode>(code)));
+      metrics_->grpc_handled().Add(with_code);
+    }
+  }
 }
 
-std::vector<std::string> MethodPaths(const google::protobuf::ServiceDescriptor& service) {
-  std::vector<std::string> paths;
+grpc::experimental::Interceptor* GrpcMetricsInterceptorFactory::CreateServerInterceptor(ServerRpcInfo* info) {
+  const absl::string_view path = info->method() == nullptr ? "" : info->method();
+  return new GrpcMetricsInterceptor(metrics_, MethodLabels(path, served_paths_.contains(path), info->type()));
+}
+
+std::vector<ServedMethod> MethodsOf(const google::protobuf::ServiceDescriptor& service) {
+  std::vector<ServedMethod> methods;
   for (int i = 0; i < service.method_count(); ++i) {
-    paths.push_back(absl::StrCat("/", service.full_name(), "/", service.method(i)->name()));
+    const google::protobuf::MethodDescriptor& m = *service.method(i);
+    const ServerRpcInfo::Type type = m.client_streaming() && m.server_streaming() ? ServerRpcInfo::Type::BIDI_STREAMING
+                                     : m.client_streaming()                    ? ServerRpcInfo::Type::CLIENT_STREAMING
+                                     : m.server_streaming()                    ? ServerRpcInfo::Type::SERVER_STREAMING
+                                                                               : ServerRpcInfo::Type::UNARY;
+    methods.push_back({absl::StrCat("/", service.full_name(), "/", m.name()), type});
   }
-  return paths;
+  return methods;
 }
 
 }  // namespace basin

@@ -11,26 +11,33 @@
 
 namespace basin {
 
+// A method the server serves, as its metrics label it.
+struct ServedMethod {
+  std::string path;  // "/basin.v1.Optimizer/Train"
+  grpc::experimental::ServerRpcInfo::Type type;
+};
+
 // Feeds the conventional gRPC server metrics (grpc_server_started_total,
 // grpc_server_handled_total, grpc_server_handling_seconds, grpc_server_msg_{received,sent}_total)
 // with the labels and code names go-grpc-prometheus uses, so existing gRPC dashboards work.
-// A path outside `known_methods` ("/basin.v1.Optimizer/Train", ...) is counted as
-// grpc_service="unknown", grpc_method="unknown": the path comes from the client, and labels must
-// stay bounded.
+// Like its InitializeMetrics, every series of every served method (and every code) exists from
+// the start at 0: a code's first occurrence is then an increase that rate() and alerts see,
+// rather than a new series whose first sample is already 1.
+// A path outside `served` is counted as grpc_service="unknown", grpc_method="unknown": the path
+// comes from the client, and labels must stay bounded.
 class GrpcMetricsInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  GrpcMetricsInterceptorFactory(ServerMetrics* metrics, const std::vector<std::string>& known_methods)
-      : metrics_(metrics), known_methods_(known_methods.begin(), known_methods.end()) {}
+  GrpcMetricsInterceptorFactory(ServerMetrics* metrics, const std::vector<ServedMethod>& served);
 
   grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override;
 
  private:
   ServerMetrics* metrics_;
-  const absl::flat_hash_set<std::string> known_methods_;
+  absl::flat_hash_set<std::string> served_paths_;
 };
 
-// The paths of every method of `service` ("/basin.v1.Optimizer/CreateSession", ...).
-std::vector<std::string> MethodPaths(const google::protobuf::ServiceDescriptor& service);
+// Every method of `service`, typed by its streaming flags.
+std::vector<ServedMethod> MethodsOf(const google::protobuf::ServiceDescriptor& service);
 
 // "OK", "InvalidArgument", ...: the grpc_code label value of a status code.
 const char* GrpcCodeLabel(grpc::StatusCode code);

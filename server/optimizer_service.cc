@@ -271,7 +271,7 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
                                                                          : v1::TickAck::OUTCOME_DROPPED);
     ack.mutable_ack()->set_session_tick(session.tick());
     if (!stream->Write(ack)) return grpc::Status::OK;
-    if (session.series() != nullptr) {
+    if (*outcome == TickOutcome::kApplied && session.series() != nullptr) {
       const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - tick_start;
       session.series()->tick_seconds->Observe(elapsed.count());
     }

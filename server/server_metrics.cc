@@ -33,7 +33,7 @@ ServerMetrics::ServerMetrics(absl::string_view version) : registry_(std::make_sh
                       .Register(r);
   auto& tick = BuildHistogram()
                    .Name("basin_tick_seconds")
-                   .Help("Server time of one Train-stream tick: first gradient chunk read to acknowledgement "
+                   .Help("Server time of one applied Train-stream gradient: first chunk read to acknowledgement "
                          "written, quorum wait excluded")
                    .Register(r);
   auto& created = BuildCounter().Name("basin_sessions_created_total").Help("Sessions created").Register(r);

@@ -202,6 +202,14 @@ TEST_F(MetricsTest, GrpcServerMetricsFollowTheConventionalNamesAndCodes) {
   EXPECT_EQ(scrape.Get("grpc_server_msg_sent_total", train), 5);
   // Every started RPC is handled exactly once.
   EXPECT_EQ(scrape.Sum("grpc_server_started_total"), scrape.Sum("grpc_server_handled_total"));
+  // Series of methods and codes that have not happened exist at 0.
+  EXPECT_EQ(scrape.Get("grpc_server_handled_total", WithCode(Rpc("GetParameters", "server_stream"), "Internal")), 0);
+  EXPECT_EQ(scrape.Get("grpc_server_started_total", Rpc("ServerReflectionInfo", "bidi_stream",
+                                                        "grpc.reflection.v1alpha.ServerReflection")),
+            0);
+  EXPECT_EQ(scrape.Get("grpc_server_handled_total", WithCode(Rpc("Watch", "server_stream", "grpc.health.v1.Health"),
+                                                             "Unauthenticated")),
+            0);
 }
 
 TEST_F(MetricsTest, AMethodNoServiceDeclaresIsLabelledUnknown) {
