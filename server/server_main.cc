@@ -31,6 +31,14 @@ ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(20),
 
 
 int main(int argc, char** argv) {
+  // Signals go to one thread that waits for them; every other thread inherits the block. First
+  // thing, so a SIGTERM during start-up is a drain rather than the default kill.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   // --help lists the flags of this file (Abseil's default looks for a file named after the binary).
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) { return absl::EndsWith(file, "server/server_main.cc"); };
@@ -43,13 +51,6 @@ int main(int argc, char** argv) {
   std::vector<std::string> args;
   std::vector<char*> arg_pointers = basin::WithUnderscoredFlagNames(argc, argv, args);
   absl::ParseCommandLine(argc, arg_pointers.data());
-
-  // Signals go to one thread that waits for them; every other thread inherits the block.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   basin::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
