@@ -4,14 +4,18 @@
 #include <memory>
 #include <vector>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "core/objectives/objective_driver.h"
 #include "core/objectives/objective_spec.h"
+#include "core/state_codec.h"
 #include "proto/chunk_view.h"
 #include "server/proto_convert.h"
 
 namespace basin {
 namespace {
+
+constexpr uint32_t kCheckpointFormatVersion = 1;
 
 grpc::Status Draining() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; retry on another replica");
@@ -482,6 +486,97 @@ grpc::Status OptimizerService::RunObjective(grpc::ServerContext* context, const 
     });
     if (!writer->Write(progress)) return grpc::Status::OK;
   }
+  return grpc::Status::OK;
+}
+
+// --- Checkpoints ---------------------------------------------------------------------------------
+
+grpc::Status OptimizerService::ExportSession(grpc::ServerContext*, const v1::ExportSessionRequest* request,
+                                             grpc::ServerWriter<v1::CheckpointChunk>* writer) {
+  auto session = sessions_->Get(request->session_id());
+  if (!session.ok()) return ToGrpcStatus(session.status());
+  auto chunk_bytes =
+      OutgoingChunkBytes(request->max_chunk_bytes(), sessions_->limits().max_chunk_bytes, "max_chunk_bytes");
+  if (!chunk_bytes.ok()) return ToGrpcStatus(chunk_bytes.status());
+  v1::SessionCheckpoint checkpoint;
+  checkpoint.set_format_version(kCheckpointFormatVersion);
+  *checkpoint.mutable_workers() = WorkerPolicyToProto((*session)->workers());
+  int64_t tick = 0;
+  (*session)->WithOptimizer([&](const auto& o) {
+    using Real = typename std::decay_t<decltype(o)>::Buffer::value_type;
+    tick = o.tick();
+    checkpoint.set_state(StateCodec<Real>::Encode(o));
+    return 0;
+  });
+  const std::string bytes = checkpoint.SerializeAsString();
+  for (size_t offset = 0; offset < bytes.size(); offset += static_cast<size_t>(*chunk_bytes)) {
+    v1::CheckpointChunk chunk;
+    chunk.set_data(bytes.substr(offset, static_cast<size_t>(*chunk_bytes)));
+    chunk.set_last(offset + static_cast<size_t>(*chunk_bytes) >= bytes.size());
+    chunk.set_tick(tick);
+    if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status OptimizerService::ImportSession(grpc::ServerContext*, grpc::ServerReader<v1::ImportSessionRequest>* reader,
+                                             v1::Session* response) {
+  if (draining_) return Draining();
+  // A checkpoint holds at most all the state the server may hold, plus samples; protobuf caps a
+  // message at 2 GiB.
+  const int64_t limit = std::min<int64_t>(2 * sessions_->limits().max_total_state_bytes, INT32_MAX);
+  v1::ImportHeader header;
+  std::string bytes;
+  v1::ImportSessionRequest request;
+  for (bool first = true; reader->Read(&request); first = false) {
+    if (request.has_header()) {
+      if (!first) return Invalid("the import header must be the first message");
+      header = request.header();
+      continue;
+    }
+    if (static_cast<int64_t>(bytes.size() + request.data().size()) > limit) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          absl::StrCat("the checkpoint is over ", limit, " bytes, more than this server can hold"));
+    }
+    bytes += request.data();
+  }
+  v1::SessionCheckpoint checkpoint;
+  if (bytes.empty() || !checkpoint.ParseFromString(bytes)) {
+    return Invalid(absl::StrCat("the ", bytes.size(), " bytes received are not a basin checkpoint"));
+  }
+  if (checkpoint.format_version() != kCheckpointFormatVersion) {
+    return Invalid(absl::StrCat("checkpoint format version ", checkpoint.format_version(), " is not ",
+                                kCheckpointFormatVersion, ", the one this server reads"));
+  }
+  auto workers = WorkerPolicyFromProto(checkpoint.workers());
+  if (!workers.ok()) return ToGrpcStatus(workers.status());
+  auto optimizer = DecodeState(checkpoint.state());
+  if (!optimizer.ok()) {
+    return ToGrpcStatus(absl::Status(optimizer.status().code(),
+                                     absl::StrCat("checkpoint state: ", optimizer.status().message())));
+  }
+  CreateSessionSpec spec;
+  std::visit(
+      [&](const auto& o) {
+        spec.layout = o->layout();
+        spec.dtype = o->dtype();
+        spec.optimizer = o->spec();
+      },
+      *optimizer);
+  spec.workers = *workers;
+  spec.request_id = header.request_id();
+  spec.metrics_run = header.metrics_run();
+  // Same request id, same checkpoint and label: the same session. A hash, not the bytes, is kept.
+  spec.fingerprint = absl::StrCat("checkpoint:", absl::Hash<std::string>{}(bytes), ":", header.metrics_run());
+  // The registry builds a fresh optimizer of the same spec, which the decoded one replaces: one
+  // way to make sessions, with every limit checked.
+  spec.initialize = [&](AnyOptimizer& fresh) -> absl::Status {
+    fresh = std::move(*optimizer);
+    return absl::OkStatus();
+  };
+  auto session = sessions_->Create(std::move(spec));
+  if (!session.ok()) return ToGrpcStatus(session.status());
+  *response = SessionToProto(**session);
   return grpc::Status::OK;
 }
 

@@ -45,6 +45,10 @@ class OptimizerService final : public v1::Optimizer::Service {
                              grpc::ServerWriter<v1::GetParametersResponse>* writer) override;
   grpc::Status RunObjective(grpc::ServerContext* context, const v1::RunObjectiveRequest* request,
                             grpc::ServerWriter<v1::RunObjectiveProgress>* writer) override;
+  grpc::Status ExportSession(grpc::ServerContext* context, const v1::ExportSessionRequest* request,
+                             grpc::ServerWriter<v1::CheckpointChunk>* writer) override;
+  grpc::Status ImportSession(grpc::ServerContext* context, grpc::ServerReader<v1::ImportSessionRequest>* reader,
+                             v1::Session* response) override;
 
  private:
   template <typename Real>

@@ -70,21 +70,9 @@ absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromProto(const v1::CreateSes
   spec.optimizer.samples = *samples;
   spec.optimizer.seed = proto.seed();
 
-  const v1::WorkerPolicy& w = proto.workers();
-  spec.workers.num_workers = w.num_workers() == 0 ? 1 : w.num_workers();
-  switch (w.mode()) {
-    case v1::WorkerPolicy::MODE_UNSPECIFIED:
-    case v1::WorkerPolicy::MODE_SYNC:
-      spec.workers.mode = WorkerPolicy::Mode::kSync;
-      break;
-    case v1::WorkerPolicy::MODE_ASYNC:
-      spec.workers.mode = WorkerPolicy::Mode::kAsync;
-      break;
-    default:
-      return absl::InvalidArgumentError(absl::StrCat("spec.workers.mode has no value ", static_cast<int>(w.mode())));
-  }
-  spec.workers.quorum = w.quorum() == 0 ? spec.workers.num_workers : w.quorum();
-  spec.workers.max_staleness = w.max_staleness();
+  auto workers = WorkerPolicyFromProto(proto.workers());
+  BASIN_RETURN_IF_ERROR(workers.status());
+  spec.workers = *workers;
   spec.metrics_run = proto.metrics_run();
 
   spec.request_id = request.request_id();
@@ -92,6 +80,34 @@ absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromProto(const v1::CreateSes
   without_id.clear_request_id();
   spec.fingerprint = Fingerprint(without_id);
   return spec;
+}
+
+absl::StatusOr<WorkerPolicy> WorkerPolicyFromProto(const v1::WorkerPolicy& w) {
+  WorkerPolicy workers;
+  workers.num_workers = w.num_workers() == 0 ? 1 : w.num_workers();
+  switch (w.mode()) {
+    case v1::WorkerPolicy::MODE_UNSPECIFIED:
+    case v1::WorkerPolicy::MODE_SYNC:
+      workers.mode = WorkerPolicy::Mode::kSync;
+      break;
+    case v1::WorkerPolicy::MODE_ASYNC:
+      workers.mode = WorkerPolicy::Mode::kAsync;
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("spec.workers.mode has no value ", static_cast<int>(w.mode())));
+  }
+  workers.quorum = w.quorum() == 0 ? workers.num_workers : w.quorum();
+  workers.max_staleness = w.max_staleness();
+  return workers;
+}
+
+v1::WorkerPolicy WorkerPolicyToProto(const WorkerPolicy& workers) {
+  v1::WorkerPolicy w;
+  w.set_num_workers(workers.num_workers);
+  w.set_mode(workers.mode == WorkerPolicy::Mode::kSync ? v1::WorkerPolicy::MODE_SYNC : v1::WorkerPolicy::MODE_ASYNC);
+  w.set_quorum(workers.quorum);
+  w.set_max_staleness(workers.max_staleness);
+  return w;
 }
 
 v1::Session SessionToProto(const Session& session) {
@@ -107,12 +123,7 @@ v1::Session SessionToProto(const Session& session) {
   *spec.mutable_optimizer() = OptimizerConfigToProto(session.spec().config);
   *spec.mutable_samples() = SampleCollectionToProto(session.spec().samples);
   spec.set_seed(session.spec().seed);
-  v1::WorkerPolicy& w = *spec.mutable_workers();
-  w.set_num_workers(session.workers().num_workers);
-  w.set_mode(session.workers().mode == WorkerPolicy::Mode::kSync ? v1::WorkerPolicy::MODE_SYNC
-                                                                  : v1::WorkerPolicy::MODE_ASYNC);
-  w.set_quorum(session.workers().quorum);
-  w.set_max_staleness(session.workers().max_staleness);
+  *spec.mutable_workers() = WorkerPolicyToProto(session.workers());
   spec.set_metrics_run(session.metrics_run());
   const OptimizerStats stats = session.Stats();
   out.set_tick(stats.tick);

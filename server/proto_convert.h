@@ -20,6 +20,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromProto(const v1::CreateSessionRequest& request);
 
 // A Session as the client sees it: the spec with every hyper-parameter filled in, and progress.
+// Unset num_workers is 1, unset quorum is num_workers; an unknown mode is InvalidArgument.
+absl::StatusOr<WorkerPolicy> WorkerPolicyFromProto(const v1::WorkerPolicy& proto);
+v1::WorkerPolicy WorkerPolicyToProto(const WorkerPolicy& workers);
+
 v1::Session SessionToProto(const Session& session);
 v1::SessionStats SessionStatsToProto(const Session& session);
 

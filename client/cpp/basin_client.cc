@@ -142,6 +142,44 @@ absl::Status Client::PutParameters(const std::string& session_id, v1::ParameterS
   return s;
 }
 
+absl::StatusOr<std::string> Client::ExportSession(const std::string& session_id) {
+  v1::ExportSessionRequest request;
+  request.set_session_id(session_id);
+  auto context = Context();
+  auto reader = stub_->ExportSession(context.get(), request);
+  std::string checkpoint;
+  v1::CheckpointChunk chunk;
+  bool last = false;
+  while (reader->Read(&chunk)) {
+    checkpoint += chunk.data();
+    last = chunk.last();
+  }
+  BASIN_RETURN_IF_ERROR(FromGrpc(reader->Finish()));
+  if (!last) return absl::DataLossError("the checkpoint stream ended without its last chunk");
+  return checkpoint;
+}
+
+absl::StatusOr<v1::Session> Client::ImportSession(absl::string_view checkpoint, const std::string& request_id,
+                                                  const std::string& metrics_run) {
+  auto context = Context();
+  v1::Session session;
+  auto writer = stub_->ImportSession(context.get(), &session);
+  v1::ImportSessionRequest header;
+  header.mutable_header()->set_request_id(request_id);
+  header.mutable_header()->set_metrics_run(metrics_run);
+  bool written = writer->Write(header);
+  constexpr size_t kChunk = 1 << 20;
+  for (size_t offset = 0; written && offset < checkpoint.size(); offset += kChunk) {
+    v1::ImportSessionRequest data;
+    data.set_data(std::string(checkpoint.substr(offset, kChunk)));
+    written = writer->Write(data);
+  }
+  writer->WritesDone();
+  BASIN_RETURN_IF_ERROR(FromGrpc(writer->Finish()));  // the server's reason beats our write failure
+  if (!written) return absl::UnavailableError("the server closed the stream");
+  return session;
+}
+
 absl::StatusOr<std::unique_ptr<TrainStream>> Client::Train(const std::string& session_id, TrainOptions options) {
   BASIN_ASSIGN_OR_RETURN(v1::Session session, GetSession(session_id));
   BASIN_ASSIGN_OR_RETURN(ParameterLayout layout, LayoutOf(session));

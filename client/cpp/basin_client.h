@@ -97,6 +97,12 @@ class Client {
                                                    WireDType dtype = WireDType::kF32);
   absl::Status PutParameters(const std::string& session_id, v1::ParameterSet which, absl::Span<const float> values);
 
+  // A session's checkpoint (opaque bytes: spec, state, samples, worker policy), and a new session
+  // made from one; `request_id` makes the import idempotent, `metrics_run` labels it.
+  absl::StatusOr<std::string> ExportSession(const std::string& session_id);
+  absl::StatusOr<v1::Session> ImportSession(absl::string_view checkpoint, const std::string& request_id = "",
+                                            const std::string& metrics_run = "");
+
   absl::StatusOr<std::unique_ptr<TrainStream>> Train(const std::string& session_id, TrainOptions options = {});
 
   // "SERVING", "NOT_SERVING", ... of grpc.health.v1 for `service` ("" = the whole server).
