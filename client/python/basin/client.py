@@ -464,6 +464,9 @@ class Session:
 
         c = self.client
         _call(lambda: c.stub.PutParameters(requests(), timeout=c.timeout, metadata=c.metadata))
+        # The open stream already sent this tick's query point and never sends a tick twice: a new
+        # stream starts from the point the new values made.
+        self._drop_stream()
 
     def _attached(self) -> _TrainStream:
         if self._stream is None:
