@@ -27,14 +27,6 @@ std::pair<std::vector<float>, double> GradientOf(const client::Query& q, int) {
 
 class CheckpointTest : public ::basin::testing::LoopbackServerTest {
  protected:
-  v1::Session Create(const std::string& text) {
-    v1::CreateSessionRequest request;
-    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &request)) << text;
-    auto session = client_->CreateSession(request);
-    EXPECT_TRUE(session.ok()) << session.status();
-    return session.value_or(v1::Session());
-  }
-
   std::vector<float> Get(const std::string& id, v1::ParameterSet which) {
     auto values = client_->GetParameters(id, which);
     EXPECT_TRUE(values.ok()) << values.status();
@@ -45,7 +37,7 @@ class CheckpointTest : public ::basin::testing::LoopbackServerTest {
 TEST_F(CheckpointTest, AnImportedSessionContinuesBitwiseLikeTheOriginal) {
   for (const char* optimizer : {"emcmc {}", "sgld {}", "entropy_sgd { L: 3 }", "sam {}"}) {
     SCOPED_TRACE(optimizer);
-    const v1::Session original = Create(absl::StrCat(
+    const v1::Session original = CreateFromText(absl::StrCat(
         "spec { tensors { name: 'w' shape: 5 shape: 3 } tensors { name: 'b' shape: 2 } optimizer { ", optimizer,
         " } seed: 11 samples { which: WHICH_MODEL thin: 2 max_samples: 3 } }"));
     // Mid-step for Entropy-SGD and SAM: 7 ticks.
@@ -70,7 +62,7 @@ TEST_F(CheckpointTest, AnImportedSessionContinuesBitwiseLikeTheOriginal) {
 }
 
 TEST_F(CheckpointTest, WorkerPolicyAndLabelsTravelAsDocumented) {
-  const v1::Session original = Create(
+  const v1::Session original = CreateFromText(
       "spec { tensors { name: 'w' shape: 4 } optimizer { sgd { lr: 0.1 } } metrics_run: 'orig' "
       "workers { num_workers: 3 mode: MODE_ASYNC max_staleness: 2 } }");
   auto checkpoint = client_->ExportSession(original.session_id());
@@ -84,7 +76,7 @@ TEST_F(CheckpointTest, WorkerPolicyAndLabelsTravelAsDocumented) {
 }
 
 TEST_F(CheckpointTest, ARequestIdMakesTheImportIdempotent) {
-  const v1::Session original = Create("spec { tensors { name: 'w' shape: 4 } optimizer { sgd {} } }");
+  const v1::Session original = CreateFromText("spec { tensors { name: 'w' shape: 4 } optimizer { sgd {} } }");
   auto checkpoint = client_->ExportSession(original.session_id());
   ASSERT_TRUE(checkpoint.ok());
   auto first = client_->ImportSession(*checkpoint, "import-1");
@@ -95,7 +87,7 @@ TEST_F(CheckpointTest, ARequestIdMakesTheImportIdempotent) {
 }
 
 TEST_F(CheckpointTest, DamagedCheckpointsAreRefusedAndCreateNothing) {
-  const v1::Session original = Create("spec { tensors { name: 'w' shape: 64 } optimizer { emcmc {} } }");
+  const v1::Session original = CreateFromText("spec { tensors { name: 'w' shape: 64 } optimizer { emcmc {} } }");
   Drive(original.session_id(), 3, GradientOf);
   auto checkpoint = client_->ExportSession(original.session_id());
   ASSERT_TRUE(checkpoint.ok());

@@ -39,14 +39,6 @@ double LossAt(const std::vector<float>& x) {
 class TrainTest : public ::basin::testing::LoopbackServerTest {
  protected:
 
-  v1::Session Create(const std::string& text) {
-    v1::CreateSessionRequest request;
-    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &request)) << text;
-    auto session = client_->CreateSession(request);
-    EXPECT_TRUE(session.ok()) << session.status();
-    return session.ok() ? *session : v1::Session();
-  }
-
   // Runs `ticks` ticks of one worker through the stream.
   void Drive(const std::string& id, int ticks, client::TrainOptions options = {}) {
     LoopbackServerTest::Drive(
@@ -92,7 +84,7 @@ TEST_F(TrainTest, EveryOptimizerThroughTheServerIsBitwiseEqualToCoreInProcess) {
   };
   for (const std::string& optimizer : optimizers) {
     SCOPED_TRACE(optimizer);
-    const v1::Session session = Create(absl::StrCat(R"pb(spec { tensors { name: "w" shape: [ 20, 40 ] }
+    const v1::Session session = CreateFromText(absl::StrCat(R"pb(spec { tensors { name: "w" shape: [ 20, 40 ] }
                                                                 tensors { name: "b" shape: 200 }
                                                                 seed: 77 optimizer { )pb",
                                                     optimizer, "} }"));
@@ -111,7 +103,7 @@ TEST_F(TrainTest, EveryOptimizerThroughTheServerIsBitwiseEqualToCoreInProcess) {
 }
 
 TEST_F(TrainTest, EightMillionParametersInThreeTensorsWithDefaultLimits) {
-  const v1::Session session = Create(R"pb(spec {
+  const v1::Session session = CreateFromText(R"pb(spec {
                                             tensors { name: "embedding" shape: [ 5000, 1000 ] }
                                             tensors { name: "hidden" shape: [ 1000, 2999 ] }
                                             tensors { name: "bias" shape: 1000 }
@@ -143,7 +135,7 @@ TEST_F(TrainTest, EightMillionParametersInThreeTensorsWithDefaultLimits) {
 TEST_F(TrainTest, HalfPrecisionGradientsAndQueriesTrain) {
   for (WireDType dtype : {WireDType::kBF16, WireDType::kF16}) {
     const v1::Session session =
-        Create(R"pb(spec { tensors { name: "x" shape: 512 } optimizer { sgd { lr: 0.2 } } })pb");
+        CreateFromText(R"pb(spec { tensors { name: "x" shape: 512 } optimizer { sgd { lr: 0.2 } } })pb");
     std::vector<float> init(512, 1.0f);
     ASSERT_TRUE(client_->PutParameters(session.session_id(), v1::PARAMETER_SET_MODEL, init).ok());
     client::TrainOptions options;
@@ -159,13 +151,13 @@ TEST_F(TrainTest, HalfPrecisionGradientsAndQueriesTrain) {
 }
 
 TEST_F(TrainTest, FourWorkersWithQuorumFourEqualOneWorkerSendingTheMean) {
-  const v1::Session parallel = Create(R"pb(spec {
+  const v1::Session parallel = CreateFromText(R"pb(spec {
                                              tensors { name: "x" shape: 300 }
                                              seed: 3
                                              optimizer { sgld { lr: 0.01 temperature: 0.1 } }
                                              workers { num_workers: 4 }
                                            })pb");
-  const v1::Session single = Create(R"pb(spec {
+  const v1::Session single = CreateFromText(R"pb(spec {
                                            tensors { name: "x" shape: 300 }
                                            seed: 3
                                            optimizer { sgld { lr: 0.01 temperature: 0.1 } }
@@ -211,7 +203,7 @@ TEST_F(TrainTest, FourWorkersWithQuorumFourEqualOneWorkerSendingTheMean) {
 }
 
 TEST_F(TrainTest, QuorumThreeOfFourDropsExactlyOneGradientPerTick) {
-  const v1::Session session = Create(R"pb(spec {
+  const v1::Session session = CreateFromText(R"pb(spec {
                                             tensors { name: "x" shape: 50 }
                                             optimizer { sgd { lr: 0.01 } }
                                             workers { num_workers: 4 quorum: 3 }
@@ -248,7 +240,7 @@ TEST_F(TrainTest, ThirtyTwoConcurrentSessionsGiveTheSameResultsAsAlone) {
   constexpr int kSessions = 32, kTicks = 10;
   std::vector<v1::Session> sessions;
   for (int s = 0; s < kSessions; ++s) {
-    sessions.push_back(Create(absl::StrCat(R"pb(spec { tensors { name: "x" shape: 64 } seed: )pb", s,
+    sessions.push_back(CreateFromText(absl::StrCat(R"pb(spec { tensors { name: "x" shape: 64 } seed: )pb", s,
                                            s % 2 ? " optimizer { emcmc { lr: 0.01 temperature: 1 num_data: 10 } } }"
                                                  : " optimizer { entropy_sgd { L: 2 noise: 0.1 } } }")));
   }
@@ -265,7 +257,7 @@ TEST_F(TrainTest, ThirtyTwoConcurrentSessionsGiveTheSameResultsAsAlone) {
 }
 
 TEST_F(TrainTest, PipelinedTicksAndSamplesOverTheWire) {
-  const v1::Session session = Create(R"pb(spec {
+  const v1::Session session = CreateFromText(R"pb(spec {
                                             tensors { name: "x" shape: 40 }
                                             seed: 12
                                             optimizer { emcmc { lr: 0.01 temperature: 1 num_data: 10 eta: 0.5 } }
@@ -309,7 +301,7 @@ class TrainErrorTest : public TrainTest {
  protected:
   void SetUp() override {
     TrainTest::SetUp();
-    session_ = Create(R"pb(spec {
+    session_ = CreateFromText(R"pb(spec {
                             tensors { name: "w" shape: [ 4, 25 ] }
                             tensors { name: "b" shape: 28 }
                             optimizer { sgd { lr: 0.1 momentum: 0.9 } }
@@ -422,7 +414,7 @@ TEST_F(TrainErrorTest, ParametersAndStaleTicks) {
   ExpectUnchanged();
 
   // Mid-step PutParameters is FAILED_PRECONDITION (SAM between its two ticks).
-  const v1::Session sam = Create(R"pb(spec { tensors { name: "x" shape: 8 } optimizer { sam {} } })pb");
+  const v1::Session sam = CreateFromText(R"pb(spec { tensors { name: "x" shape: 8 } optimizer { sam {} } })pb");
   auto stream = client_->Train(sam.session_id());
   ASSERT_TRUE(stream.ok());
   auto q = (*stream)->NextQuery();
@@ -433,7 +425,7 @@ TEST_F(TrainErrorTest, ParametersAndStaleTicks) {
   ASSERT_TRUE((*stream)->Close().ok());
 
   // Async: a gradient older than the bound is ABORTED and not applied.
-  const v1::Session async = Create(R"pb(spec {
+  const v1::Session async = CreateFromText(R"pb(spec {
                                           tensors { name: "x" shape: 8 }
                                           optimizer { sgd {} }
                                           workers { num_workers: 2 mode: MODE_ASYNC max_staleness: 1 }

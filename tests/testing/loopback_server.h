@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "client/cpp/basin_client.h"
+#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "server/basin_server.h"
 
@@ -30,6 +31,16 @@ class LoopbackServerTest : public ::testing::Test {
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     client_ = client::Client::Connect(server_->address());
+  }
+
+  // A session from a CreateSessionRequest in text format; a failure is a test failure and gives
+  // an empty Session.
+  v1::Session CreateFromText(const std::string& text) {
+    v1::CreateSessionRequest request;
+    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &request)) << text;
+    auto session = client_->CreateSession(request);
+    EXPECT_TRUE(session.ok()) << session.status();
+    return session.value_or(v1::Session());
   }
 
   // What a worker sends for query `q`, the k-th of its stream: the gradient and the loss.
