@@ -26,6 +26,8 @@ const char* GrpcTypeLabel(ServerRpcInfo::Type type) {
   return "unknown";
 }
 
+using MethodSeries = GrpcMetricsInterceptorFactory::MethodSeries;
+
 // The labels of one RPC: service and method split from a known "/pkg.Service/Method".
 prometheus::Labels MethodLabels(absl::string_view path, bool known, ServerRpcInfo::Type type) {
   std::string service = "unknown", method = "unknown";
@@ -37,15 +39,26 @@ prometheus::Labels MethodLabels(absl::string_view path, bool known, ServerRpcInf
   return {{"grpc_service", service}, {"grpc_method", method}, {"grpc_type", GrpcTypeLabel(type)}};
 }
 
+// Every series of the method labelled `labels`, created at 0 where missing.
+MethodSeries SeriesOf(ServerMetrics& metrics, const prometheus::Labels& labels) {
+  MethodSeries series;
+  series.started = &metrics.grpc_started().Add(labels);
+  series.received = &metrics.grpc_msg_received().Add(labels);
+  series.sent = &metrics.grpc_msg_sent().Add(labels);
+  series.handling_seconds = &metrics.grpc_handling_seconds().Add(labels, ServerMetrics::LatencyBuckets());
+  for (size_t code = 0; code < series.handled.size(); ++code) {
+    prometheus::Labels with_code = labels;
+    with_code.emplace("grpc_code", GrpcCodeLabel(static_cast<grpc::StatusCode>(code)));
+    series.handled[code] = &metrics.grpc_handled().Add(with_code);
+  }
+  return series;
+}
+
 class GrpcMetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
-  GrpcMetricsInterceptor(ServerMetrics* metrics, prometheus::Labels labels)
-      : metrics_(metrics),
-        labels_(std::move(labels)),
-        start_(std::chrono::steady_clock::now()),
-        received_(&metrics->grpc_msg_received().Add(labels_)),
-        sent_(&metrics->grpc_msg_sent().Add(labels_)) {
-    metrics_->grpc_started().Add(labels_).Increment();
+  explicit GrpcMetricsInterceptor(const MethodSeries& series)
+      : series_(series), start_(std::chrono::steady_clock::now()) {
+    series_.started->Increment();
   }
 
   // A call that ends without a status passing through here (the server shut down under it) is
@@ -57,9 +70,9 @@ class GrpcMetricsInterceptor final : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
         methods->GetRecvMessage() != nullptr) {
-      received_->Increment();
+      series_.received->Increment();
     }
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) sent_->Increment();
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) series_.sent->Increment();
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       Handled(methods->GetSendStatus().error_code());
     }
@@ -69,18 +82,16 @@ class GrpcMetricsInterceptor final : public grpc::experimental::Interceptor {
  private:
   void Handled(grpc::StatusCode code) {
     handled_ = true;
-    prometheus::Labels with_code = labels_;
-    with_code.emplace("grpc_code", GrpcCodeLabel(code));
-    metrics_->grpc_handled().Add(with_code).Increment();
+    // A code outside the enum is labelled Unknown, as GrpcCodeLabel names it.
+    const size_t index = static_cast<size_t>(code) < series_.handled.size() ? static_cast<size_t>(code)
+                                                                             : size_t{grpc::StatusCode::UNKNOWN};
+    series_.handled[index]->Increment();
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
-    metrics_->grpc_handling_seconds().Add(labels_, ServerMetrics::LatencyBuckets()).Observe(elapsed.count());
+    series_.handling_seconds->Observe(elapsed.count());
   }
 
-  ServerMetrics* metrics_;
-  const prometheus::Labels labels_;
+  const MethodSeries series_;
   const std::chrono::steady_clock::time_point start_;
-  prometheus::Counter* received_;
-  prometheus::Counter* sent_;
   bool handled_ = false;
 };
 
@@ -131,23 +142,15 @@ GrpcMetricsInterceptorFactory::GrpcMetricsInterceptorFactory(ServerMetrics* metr
                                                              const std::vector<ServedMethod>& served)
     : metrics_(metrics) {
   for (const ServedMethod& method : served) {
-    served_paths_.insert(method.path);
-    const prometheus::Labels labels = MethodLabels(method.path, true, method.type);
-    metrics_->grpc_started().Add(labels);
-    metrics_->grpc_msg_received().Add(labels);
-    metrics_->grpc_msg_sent().Add(labels);
-    metrics_->grpc_handling_seconds().Add(labels, ServerMetrics::LatencyBuckets());
-    for (int code = grpc::StatusCode::OK; code <= grpc::StatusCode::UNAUTHENTICATED; ++code) {
-      prometheus::Labels with_code = labels;
-      with_code.emplace("grpc_code", GrpcCodeLabel(static_cast<grpc::StatusCode>(code)));
-      metrics_->grpc_handled().Add(with_code);
-    }
+    served_.emplace(method.path, SeriesOf(*metrics_, MethodLabels(method.path, true, method.type)));
   }
 }
 
 grpc::experimental::Interceptor* GrpcMetricsInterceptorFactory::CreateServerInterceptor(ServerRpcInfo* info) {
   const absl::string_view path = info->method() == nullptr ? "" : info->method();
-  return new GrpcMetricsInterceptor(metrics_, MethodLabels(path, served_paths_.contains(path), info->type()));
+  auto it = served_.find(path);
+  if (it != served_.end()) return new GrpcMetricsInterceptor(it->second);
+  return new GrpcMetricsInterceptor(SeriesOf(*metrics_, MethodLabels(path, false, info->type())));
 }
 
 std::vector<ServedMethod> MethodsOf(const google::protobuf::ServiceDescriptor& service) {

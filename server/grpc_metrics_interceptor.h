@@ -1,10 +1,11 @@
 #ifndef BASIN_SERVER_GRPC_METRICS_INTERCEPTOR_H_
 #define BASIN_SERVER_GRPC_METRICS_INTERCEPTOR_H_
 
+#include <array>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "google/protobuf/descriptor.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "server/server_metrics.h"
@@ -31,9 +32,19 @@ class GrpcMetricsInterceptorFactory final : public grpc::experimental::ServerInt
 
   grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override;
 
+  // The series of one method, each code's handled counter indexed by its numeric value.
+  struct MethodSeries {
+    prometheus::Counter* started = nullptr;
+    prometheus::Counter* received = nullptr;
+    prometheus::Counter* sent = nullptr;
+    prometheus::Histogram* handling_seconds = nullptr;
+    std::array<prometheus::Counter*, grpc::StatusCode::UNAUTHENTICATED + 1> handled{};
+  };
+
  private:
   ServerMetrics* metrics_;
-  absl::flat_hash_set<std::string> served_paths_;
+  // Made once here, so a call of a served method looks nothing up in the metric families.
+  absl::flat_hash_map<std::string, MethodSeries> served_;
 };
 
 // Every method of `service`, typed by its streaming flags.
