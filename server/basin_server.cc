@@ -1,5 +1,7 @@
 #include "server/basin_server.h"
 
+#include <cstdio>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -12,9 +14,10 @@ namespace basin {
 
 constexpr char kServiceName[] = "basin.v1.Optimizer";
 
-BasinServer::BasinServer(const ServerOptions& options)
+BasinServer::BasinServer(const ServerOptions& options, std::unique_ptr<SessionStore> store)
     : metrics_(BASIN_VERSION),
-      sessions_(options.limits, &metrics_),
+      store_(std::move(store)),
+      sessions_(options.limits, &metrics_, store_.get(), options.snapshot_interval),
       session_collector_(std::make_shared<SessionCollector>(&sessions_)),
       service_(&sessions_, &metrics_) {}
 
@@ -53,12 +56,44 @@ BasinServer::~BasinServer() {
     server_->Shutdown(std::chrono::system_clock::now());
     server_->Wait();
   }
+  StopSnapshots();
+  sessions_.SnapshotAll();
+}
+
+void BasinServer::RunSnapshots() {
+  std::unique_lock<std::mutex> lock(snapshots_mu_);
+  while (!stop_snapshots_) {
+    // Sessions' intervals are seconds or more; a 250 ms scan keeps each within a quarter second.
+    snapshots_stop_.wait_for(lock, std::chrono::milliseconds(250));
+    if (stop_snapshots_) break;
+    lock.unlock();
+    sessions_.SnapshotDue(absl::Now());
+    lock.lock();
+  }
+}
+
+void BasinServer::StopSnapshots() {
+  {
+    std::lock_guard<std::mutex> lock(snapshots_mu_);
+    stop_snapshots_ = true;
+  }
+  snapshots_stop_.notify_all();
+  if (snapshots_.joinable()) snapshots_.join();
 }
 
 absl::StatusOr<std::unique_ptr<BasinServer>> BasinServer::Start(const ServerOptions& options) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  std::unique_ptr<BasinServer> server(new BasinServer(options));
+  std::unique_ptr<SessionStore> store;
+  if (!options.data_dir.empty()) {
+    auto opened = SessionStore::Open(options.data_dir);
+    if (!opened.ok()) return opened.status();
+    store = *std::move(opened);
+  }
+  std::unique_ptr<BasinServer> server(new BasinServer(options, std::move(store)));
+  // Every session is back before the port opens: no client sees a half-recovered server.
+  server->recovery_ = server->sessions_.Recover();
+  if (server->store_ != nullptr) server->snapshots_ = std::thread([s = server.get()] { s->RunSnapshots(); });
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
   builder.RegisterService(&server->service_);
@@ -102,6 +137,10 @@ void BasinServer::Drain(absl::Duration grace) {
   service_.StartDraining();
   service_.WaitForStreamsToEnd(deadline);
   server_->Shutdown(absl::ToChronoTime(deadline));
+  // Nothing changes a session any more: the last snapshots.
+  StopSnapshots();
+  const int failures = sessions_.SnapshotAll();
+  if (failures > 0) std::fprintf(stderr, "basin-server: %d sessions could not be snapshotted at shutdown\n", failures);
 }
 
 void BasinServer::Wait() { server_->Wait(); }

@@ -1,7 +1,10 @@
 #ifndef BASIN_SERVER_BASIN_SERVER_H_
 #define BASIN_SERVER_BASIN_SERVER_H_
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -21,6 +24,10 @@ struct ServerOptions {
   // Where Prometheus scrapes GET /metrics; empty: no HTTP endpoint (the metrics are still kept).
   std::string metrics_listen;
   ServerLimits limits;
+  // Where sessions persist (docs/persistence.md); empty: memory only, every session durability
+  // none.
+  std::string data_dir;
+  absl::Duration snapshot_interval = absl::Seconds(30);  // periodic sessions' default
 };
 
 // basin-server in one object: the Optimizer service, grpc.health.v1.Health (service "" and
@@ -41,15 +48,20 @@ class BasinServer {
   // "127.0.0.1:9464": the metrics address actually bound; empty without one.
   const std::string& metrics_address() const { return metrics_address_; }
 
-  // Health NOT_SERVING, refuse new sessions and streams, let running ticks finish, then stop
-  // within `grace` (streams still open then are cancelled).
+  // Health NOT_SERVING, refuse new sessions and streams, let running ticks finish, snapshot every
+  // session that changed, then stop within `grace` (streams still open then are cancelled).
   void Drain(absl::Duration grace);
   void Wait();
+  const SessionManager::Recovery& recovery() const { return recovery_; }
 
  private:
-  explicit BasinServer(const ServerOptions& options);
+  BasinServer(const ServerOptions& options, std::unique_ptr<SessionStore> store);
+  // Snapshots sessions as their intervals pass until Drain stops it.
+  void RunSnapshots();
+  void StopSnapshots();
 
   ServerMetrics metrics_;
+  std::unique_ptr<SessionStore> store_;
   SessionManager sessions_;
   std::shared_ptr<SessionCollector> session_collector_;
   OptimizerService service_;
@@ -58,6 +70,11 @@ class BasinServer {
   std::string address_;
   std::string metrics_address_;
   int port_ = 0;
+  SessionManager::Recovery recovery_;
+  std::mutex snapshots_mu_;
+  std::condition_variable snapshots_stop_;
+  bool stop_snapshots_ = false;
+  std::thread snapshots_;
 };
 
 }  // namespace basin

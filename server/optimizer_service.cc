@@ -210,6 +210,9 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
     // The query point of the current tick, once per tick.
     QueryPoint<Real> query = session.CopyQuery<Real>();
     if (query.tick > sent_tick) {
+      // every_tick: the change that led to this point is on disk before anyone computes at it.
+      absl::Status durable = session.MakeDurable();
+      if (!durable.ok()) return ToGrpcStatus(durable);
       absl::Status s = SendChunked<Real, v1::TrainResponse>(
           session.layout(), absl::MakeConstSpan(query.values), *query_dtype, *chunk_bytes,
           [&](v1::TrainResponse& r) -> v1::TensorChunk& {
@@ -267,6 +270,9 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
     }
     auto outcome = session.SubmitGradient<Real>(worker, tick, assembler.values(), loss, batch_size);
     if (!outcome.ok()) return ToGrpcStatus(outcome.status());
+    // every_tick: acknowledged only once logged on disk.
+    absl::Status durable = session.MakeDurable();
+    if (!durable.ok()) return ToGrpcStatus(durable);
 
     v1::TrainResponse ack;
     ack.mutable_ack()->set_tick(tick);
@@ -274,16 +280,17 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
                                    : *outcome == TickOutcome::kDuplicate ? v1::TickAck::OUTCOME_DUPLICATE
                                                                          : v1::TickAck::OUTCOME_DROPPED);
     ack.mutable_ack()->set_session_tick(session.tick());
+    ack.mutable_ack()->set_durable_tick(session.durable_tick());
     if (!stream->Write(ack)) return grpc::Status::OK;
     if (*outcome == TickOutcome::kApplied && session.series() != nullptr) {
       const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - tick_start;
       session.series()->tick_seconds->Observe(elapsed.count());
     }
-    // A sync worker whose gradient joined the open tick waits for the rest of its quorum before
-    // it gets the next query point. A duplicate or a drop moved nothing, so there is nothing to
-    // wait for: the stream goes on with the newest query point (sent only if newer than the last).
-    const bool joined_open_tick = *outcome == TickOutcome::kApplied && tick == sent_tick;
-    if (sync && joined_open_tick && !session.WaitForTickAfter(tick, absl::InfiniteFuture(), cancelled)) {
+    // A sync worker whose gradient is in the open tick waits for the rest of its quorum before it
+    // gets the next query point: whether it joined now or earlier (a duplicate resent after a
+    // reconnect). For a tick already closed (a drop, an old duplicate) the wait returns at once and
+    // the stream goes on with the newest query point (sent only if newer than the last).
+    if (sync && tick == sent_tick && !session.WaitForTickAfter(tick, absl::InfiniteFuture(), cancelled)) {
       if (session.closed()) {
         return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("session '", session.id(), "' was deleted"));
       }
@@ -329,14 +336,9 @@ grpc::Status OptimizerService::PutLoop(grpc::ServerReader<v1::PutParametersReque
   }
   absl::Status s = assembler.Finish();
   if (!s.ok()) return ToGrpcStatus(s);
-  const bool anchor = target.which() == v1::PARAMETER_SET_ANCHOR;
-  return ToGrpcStatus(session.WithMutableOptimizer([&](auto& o) -> absl::Status {
-    if constexpr (std::is_same_v<typename std::decay_t<decltype(o)>::Buffer::value_type, Real>) {
-      return anchor ? o.SetAnchor(assembler.values()) : o.SetModel(assembler.values());
-    } else {
-      return absl::InternalError("state dtype changed");
-    }
-  }));
+  s = session.SetParameters<Real>(target.which() == v1::PARAMETER_SET_ANCHOR, assembler.values());
+  if (s.ok()) s = session.MakeDurable();
+  return ToGrpcStatus(s);
 }
 
 grpc::Status OptimizerService::GetParameters(grpc::ServerContext*, const v1::GetParametersRequest* request,
@@ -467,8 +469,12 @@ grpc::Status OptimizerService::RunObjective(grpc::ServerContext* context, const 
   }
 
   const Objective& f = **objective;
+  grpc::Status result = grpc::Status::OK;
   for (int64_t k = 1; k <= request->ticks(); ++k) {
-    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    if (context->IsCancelled()) {
+      result = grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+      break;
+    }
     absl::Status s = session->WithMutableOptimizer(
         [&](auto& o) { return DriveObjective(o, f, 1, spec.data_seed); });
     if (!s.ok()) return ToGrpcStatus(s);
@@ -484,9 +490,15 @@ grpc::Status OptimizerService::RunObjective(grpc::ServerContext* context, const 
       progress.set_full_loss((*full_batch)->Evaluate(model, {}, SampleKey{}));
       return 0;
     });
-    if (!writer->Write(progress)) return grpc::Status::OK;
+    if (!writer->Write(progress)) break;
   }
-  return grpc::Status::OK;
+  // Server-side ticks are not logged one by one: an every_tick session is snapshotted once the
+  // run ends, before the call does.
+  if (session->settings().durability.mode == Durability::Mode::kEveryTick) {
+    absl::Status s = session->Snapshot();
+    if (!s.ok()) return ToGrpcStatus(s);
+  }
+  return result;
 }
 
 // --- Checkpoints ---------------------------------------------------------------------------------

@@ -74,6 +74,10 @@ absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromProto(const v1::CreateSes
   BASIN_RETURN_IF_ERROR(workers.status());
   spec.workers = *workers;
   spec.metrics_run = proto.metrics_run();
+  auto durability = DurabilityFromProto(proto.durability());
+  BASIN_RETURN_IF_ERROR(durability.status());
+  spec.durability = *durability;
+  spec.durability_set = proto.durability().mode() != v1::Durability::MODE_UNSPECIFIED;
 
   spec.request_id = request.request_id();
   v1::CreateSessionRequest without_id = request;
@@ -101,6 +105,49 @@ absl::StatusOr<WorkerPolicy> WorkerPolicyFromProto(const v1::WorkerPolicy& w) {
   return workers;
 }
 
+absl::StatusOr<Durability> DurabilityFromProto(const v1::Durability& proto) {
+  Durability durability;
+  switch (proto.mode()) {
+    case v1::Durability::MODE_UNSPECIFIED:
+    case v1::Durability::MODE_PERIODIC:
+      durability.mode = Durability::Mode::kPeriodic;
+      break;
+    case v1::Durability::MODE_NONE:
+      durability.mode = Durability::Mode::kNone;
+      break;
+    case v1::Durability::MODE_EVERY_TICK:
+      durability.mode = Durability::Mode::kEveryTick;
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.durability.mode has no value ", static_cast<int>(proto.mode())));
+  }
+  const double interval = proto.snapshot_interval_seconds();
+  if (!(interval >= 0) || interval > 86400 * 365) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.durability.snapshot_interval_seconds must be in [0, 1 year], got ", interval));
+  }
+  durability.snapshot_interval = absl::Seconds(interval);
+  return durability;
+}
+
+v1::Durability DurabilityToProto(const Durability& durability) {
+  v1::Durability out;
+  switch (durability.mode) {
+    case Durability::Mode::kNone:
+      out.set_mode(v1::Durability::MODE_NONE);
+      break;
+    case Durability::Mode::kPeriodic:
+      out.set_mode(v1::Durability::MODE_PERIODIC);
+      break;
+    case Durability::Mode::kEveryTick:
+      out.set_mode(v1::Durability::MODE_EVERY_TICK);
+      break;
+  }
+  out.set_snapshot_interval_seconds(absl::ToDoubleSeconds(durability.snapshot_interval));
+  return out;
+}
+
 v1::WorkerPolicy WorkerPolicyToProto(const WorkerPolicy& workers) {
   v1::WorkerPolicy w;
   w.set_num_workers(workers.num_workers);
@@ -125,6 +172,7 @@ v1::Session SessionToProto(const Session& session) {
   spec.set_seed(session.spec().seed);
   *spec.mutable_workers() = WorkerPolicyToProto(session.workers());
   spec.set_metrics_run(session.metrics_run());
+  *spec.mutable_durability() = DurabilityToProto(session.settings().durability);
   const OptimizerStats stats = session.Stats();
   out.set_tick(stats.tick);
   out.set_step(stats.step);
@@ -132,6 +180,7 @@ v1::Session SessionToProto(const Session& session) {
   out.set_ticks_per_step(static_cast<int32_t>(stats.ticks_per_step));
   out.set_num_parameters(session.layout().num_elements());
   out.set_state_bytes(session.state_bytes());
+  out.set_durable_tick(session.durable_tick());
   return out;
 }
 
@@ -154,6 +203,7 @@ v1::SessionStats SessionStatsToProto(const Session& session) {
   out.set_gradients_dropped(c.gradients_dropped);
   out.set_gradients_duplicate(c.gradients_duplicate);
   out.set_gradients_stale_applied(c.gradients_stale_applied);
+  out.set_durable_tick(session.durable_tick());
   return out;
 }
 

@@ -23,6 +23,9 @@ absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromProto(const v1::CreateSes
 // Unset num_workers is 1, unset quorum is num_workers; an unknown mode is InvalidArgument.
 absl::StatusOr<WorkerPolicy> WorkerPolicyFromProto(const v1::WorkerPolicy& proto);
 v1::WorkerPolicy WorkerPolicyToProto(const WorkerPolicy& workers);
+// Unset mode is periodic; an unknown mode or a negative, NaN or huge interval is InvalidArgument.
+absl::StatusOr<Durability> DurabilityFromProto(const v1::Durability& proto);
+v1::Durability DurabilityToProto(const Durability& durability);
 
 v1::Session SessionToProto(const Session& session);
 v1::SessionStats SessionStatsToProto(const Session& session);

@@ -26,6 +26,11 @@ ABSL_FLAG(int64_t, max_parameters_per_session, int64_t{1} << 30, "most parameter
 ABSL_FLAG(int64_t, max_total_state_bytes, int64_t{16} << 30, "most bytes of optimizer state over all sessions");
 ABSL_FLAG(int64_t, max_chunk_bytes, int64_t{4} << 20, "largest tensor chunk a client may send");
 ABSL_FLAG(int32_t, max_workers_per_session, 64, "most workers one session may declare");
+ABSL_FLAG(std::string, data_dir, "./basin-data",
+          "where sessions persist (snapshots and logs; docs/persistence.md); `none`: memory only, "
+          "every session durability none");
+ABSL_FLAG(absl::Duration, snapshot_interval, absl::Seconds(30),
+          "how often a periodic session that changed is snapshotted (a session may choose its own)");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(20),
           "on SIGTERM/SIGINT: how long running ticks may take before streams are cancelled");
 
@@ -56,6 +61,14 @@ int main(int argc, char** argv) {
   options.listen = absl::GetFlag(FLAGS_listen);
   const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.metrics_listen = metrics_listen == "none" ? "" : metrics_listen;
+  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.data_dir = data_dir == "none" ? "" : data_dir;
+  options.snapshot_interval = absl::GetFlag(FLAGS_snapshot_interval);
+  if (options.snapshot_interval <= absl::ZeroDuration()) {
+    std::fprintf(stderr, "basin-server: --snapshot_interval must be > 0, got %s\n",
+                 absl::FormatDuration(options.snapshot_interval).c_str());
+    return 2;
+  }
   options.limits.max_metric_runs = absl::GetFlag(FLAGS_max_metric_runs);
   options.limits.max_sessions = absl::GetFlag(FLAGS_max_sessions);
   options.limits.max_parameters_per_session = absl::GetFlag(FLAGS_max_parameters_per_session);
@@ -66,6 +79,12 @@ int main(int argc, char** argv) {
   if (!server.ok()) {
     std::fprintf(stderr, "basin-server: %s\n", server.status().ToString().c_str());
     return 1;
+  }
+  if (!options.data_dir.empty()) {
+    const auto& recovery = (*server)->recovery();
+    std::printf("basin-server data in %s: %d sessions recovered (%lld log records replayed), %d failed\n",
+                options.data_dir.c_str(), recovery.recovered, static_cast<long long>(recovery.replayed_records),
+                recovery.failed);
   }
   std::printf("basin-server listening on %s\n", (*server)->address().c_str());
   if (!(*server)->metrics_address().empty()) {

@@ -8,6 +8,38 @@
 #include "absl/strings/str_cat.h"
 
 namespace basin {
+namespace {
+
+template <typename Real>
+WalRecord GradientRecord(int worker, int64_t tick, double loss, double batch_size, absl::Span<const Real>) {
+  WalRecord record;
+  record.kind = WalRecord::Kind::kGradient;
+  record.worker = worker;
+  record.tick = tick;
+  record.loss = loss;
+  record.batch_size = batch_size;
+  record.dtype = DTypeOf<Real>();
+  return record;
+}
+
+template <typename Real>
+absl::string_view AsBytes(absl::Span<const Real> values) {
+  return absl::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(Real));
+}
+
+}  // namespace
+
+const char* DurabilityModeName(Durability::Mode mode) {
+  switch (mode) {
+    case Durability::Mode::kNone:
+      return "none";
+    case Durability::Mode::kPeriodic:
+      return "periodic";
+    case Durability::Mode::kEveryTick:
+      return "every_tick";
+  }
+  return "unknown";
+}
 
 absl::Status WorkerPolicy::Check(int64_t ticks_per_step) const {
   if (num_workers < 1) {
@@ -33,13 +65,14 @@ absl::Status WorkerPolicy::Check(int64_t ticks_per_step) const {
 }
 
 Session::Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers, std::string metrics_run,
-                 ServerMetrics* metrics)
+                 ServerMetrics* metrics, SessionSettings settings)
     : id_(std::move(id)),
       layout_(std::visit([](const auto& o) { return o->layout(); }, optimizer)),
       dtype_(std::visit([](const auto& o) { return o->dtype(); }, optimizer)),
       spec_(std::visit([](const auto& o) { return o->spec(); }, optimizer)),
       workers_(workers),
       metrics_run_(std::move(metrics_run)),
+      settings_(std::move(settings)),
       metrics_(metrics),
       series_(metrics == nullptr ? nullptr : metrics->ForOptimizer(OptimizerName(spec_.config))),
       optimizer_(std::move(optimizer)) {}
@@ -170,14 +203,20 @@ absl::StatusOr<TickOutcome> Session::SubmitSync(Optimizer<Real>& o, int worker, 
     ++counters_.gradients_duplicate;
     return TickOutcome::kDuplicate;
   }
+  // Check now so a bad gradient is refused to its sender, not logged or discovered at the quorum.
+  absl::Status checked = o.CheckGradient(gradient, loss);
+  if (!checked.ok()) return checked;
+  const bool closes_tick = static_cast<int>(pending_.size()) + 1 >= workers_.quorum;
+  absl::Status logged = LogLocked(GradientRecord(worker, tick, loss, batch_size, gradient),
+                                  AsBytes(gradient), o.tick() + (closes_tick ? 1 : 0));
+  if (!logged.ok()) return logged;
+  dirty_ = true;
   if (workers_.quorum == 1) {
     absl::Status s = TellCounted(o, gradient, loss);
     if (!s.ok()) return s;
   } else {
-    // Check now so a bad gradient is refused to its sender, not discovered at the quorum.
-    absl::Status s = o.CheckGradient(gradient, loss);
-    if (!s.ok()) return s;
-    Contribution c{std::vector<double>(gradient.begin(), gradient.end()), loss, batch_size};
+    absl::Status s;
+    PendingContribution c{std::vector<double>(gradient.begin(), gradient.end()), loss, batch_size};
     pending_.emplace(worker, std::move(c));
     if (static_cast<int>(pending_.size()) < workers_.quorum) {
       last_tick_of_worker_[worker] = tick;
@@ -220,7 +259,12 @@ absl::StatusOr<TickOutcome> Session::SubmitAsync(Optimizer<Real>& o, int worker,
                                            " ticks old; the session allows ", workers_.max_staleness,
                                            ": fetch the current query point and recompute"));
   }
-  absl::Status s = TellCounted(o, gradient, loss);
+  absl::Status s = o.CheckGradient(gradient, loss);
+  if (!s.ok()) return s;
+  s = LogLocked(GradientRecord(worker, tick, loss, 1, gradient), AsBytes(gradient), o.tick() + 1);
+  if (!s.ok()) return s;
+  dirty_ = true;
+  s = TellCounted(o, gradient, loss);
   if (!s.ok()) return s;
   if (staleness > 0) {
     ++counters_.gradients_stale_applied;

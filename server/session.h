@@ -15,29 +15,17 @@
 #include "core/aligned_buffer.h"
 #include "core/layout.h"
 #include "core/optimizer_registry.h"
+#include "server/persistence/session_image.h"
+#include "server/persistence/session_store.h"
+#include "server/persistence/write_ahead_log.h"
 #include "server/server_metrics.h"
+#include "server/session_options.h"
 
 namespace basin {
-
-// How the gradients of a session's workers combine (docs/protocol.md, "Workers").
-struct WorkerPolicy {
-  enum class Mode { kSync, kAsync };
-  int num_workers = 1;
-  Mode mode = Mode::kSync;
-  int quorum = 1;          // sync: a tick closes with this many gradients
-  int max_staleness = 0;   // async: τ
-
-  absl::Status Check(int64_t ticks_per_step) const;
-};
 
 // What happened to one worker's gradient.
 enum class TickOutcome { kApplied, kDuplicate, kDropped };
 
-struct SessionCounters {
-  int64_t gradients_dropped = 0;
-  int64_t gradients_duplicate = 0;
-  int64_t gradients_stale_applied = 0;
-};
 
 // The query point of one tick, copied out so it can be sent without holding the session.
 template <typename Real>
@@ -58,12 +46,45 @@ struct QueryPoint {
 // depend on arrival order. A gradient for T arriving after T closed is dropped and counted.
 // Async mode: a gradient for tick t is applied at the current tick T if T − t ≤ max_staleness,
 // otherwise refused with ABORTED. Ticks from the future are INVALID_ARGUMENT in both modes.
+// What a session keeps beside its optimizer and worker policy, and persists with it.
+struct SessionSettings {
+  std::string request_id;  // the create request that made it (idempotent across restarts)
+  std::string fingerprint;
+  Durability durability;
+};
+
 class Session {
  public:
   // `metrics_run` is the session's per-run metrics label ("" for none); `metrics` (may be null)
   // receives its ticks, steps and stale gradients.
   Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers, std::string metrics_run = "",
-          ServerMetrics* metrics = nullptr);
+          ServerMetrics* metrics = nullptr, SessionSettings settings = {});
+
+  // --- Persistence (docs/persistence.md) ---
+  // A session made from its files: the snapshot, with the log after it replayed through the same
+  // code that applied it, then persisting again. DataLoss says what on disk is damaged.
+  // `replayed` (may be null) receives the number of log records replayed.
+  static absl::StatusOr<std::shared_ptr<Session>> Recover(SessionStore& store, const std::string& id,
+                                                          ServerMetrics* metrics, int64_t* replayed = nullptr);
+  // Writes the first snapshot and, for every_tick, opens the log; from then on the session
+  // persists itself as its durability says. Not for durability none.
+  absl::Status StartPersisting(SessionStore* store);
+  // A snapshot now (for every_tick it also starts a new log and drops the old one).
+  absl::Status Snapshot();
+  // Whether the session changed since its last snapshot and its interval has passed (or its log
+  // outgrew its state).
+  bool SnapshotDue(absl::Time now, absl::Duration default_interval) const;
+  // every_tick: returns once every change applied so far is in the log on disk. Call before a
+  // change is acknowledged and before a query point it produced is shown.
+  absl::Status MakeDurable();
+  // Removes the session's files (after Close).
+  absl::Status RemoveFiles();
+  // The session restarts at least at this tick after a crash (0 when nothing is on disk).
+  int64_t durable_tick() const;
+  const SessionSettings& settings() const { return settings_; }
+  // Overwrites the model or the anchor (logged for every_tick).
+  template <typename Real>
+  absl::Status SetParameters(bool anchor, absl::Span<const Real> values);
 
   const std::string& id() const { return id_; }
   const ParameterLayout& layout() const { return layout_; }
@@ -104,6 +125,7 @@ class Session {
   template <typename Fn>
   auto WithMutableOptimizer(Fn&& fn) {
     std::lock_guard<std::mutex> lock(mu_);
+    dirty_ = true;
     return std::visit(
         [&](auto& o) {
           const int64_t tick = o->tick(), step = o->step();
@@ -116,6 +138,15 @@ class Session {
   }
 
  private:
+  // The snapshot of the session as it is; mu_ held.
+  SessionImage ImageLocked() const;
+  // Logs an accepted change before it is applied (every_tick); mu_ held. A failure refuses the
+  // change: nothing was applied.
+  absl::Status LogLocked(WalRecord record, absl::string_view values, int64_t tick_after);
+  absl::Status Replay(const WalRecord& record);
+  // every_tick: starts the log after last_seq_ and drops older ones.
+  absl::Status OpenLog();
+
   // Tell under the lock, timed and counted in the metrics.
   template <typename Real>
   absl::Status TellCounted(Optimizer<Real>& o, absl::Span<const Real> gradient, double loss);
@@ -135,6 +166,7 @@ class Session {
   const OptimizerSpec spec_;
   const WorkerPolicy workers_;
   const std::string metrics_run_;
+  const SessionSettings settings_;
   ServerMetrics* const metrics_;
   const OptimizerSeries* const series_;
 
@@ -145,15 +177,19 @@ class Session {
   bool closed_ = false;
   std::condition_variable tick_changed_;  // notified whenever the tick advances
   // Sync: the gradients of the open tick by worker (each with its loss and weight).
-  struct Contribution {
-    std::vector<double> gradient;
-    double loss = 0;
-    double weight = 1;
-  };
-  std::map<int, Contribution> pending_;
+  std::map<int, PendingContribution> pending_;
   // Sync: which workers contributed to the tick that closed last, to tell a late duplicate from a
   // drop. Async: the newest tick each worker sent.
   std::map<int, int64_t> last_tick_of_worker_;
+
+  // Persistence: set by StartPersisting; mu_ guards them, snapshot_mu_ serializes snapshots.
+  std::mutex snapshot_mu_;
+  SessionStore* store_ = nullptr;
+  std::shared_ptr<WriteAheadLog> wal_;  // every_tick only
+  uint64_t last_seq_ = 0;               // without a log: the last record replayed
+  bool dirty_ = false;                  // changed since the last snapshot
+  absl::Time last_snapshot_ = absl::InfinitePast();
+  int64_t snapshot_tick_ = 0;           // the tick of the newest durable snapshot
 };
 
 }  // namespace basin

@@ -1,5 +1,6 @@
 #include "server/session_manager.h"
 
+#include <cstdio>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -29,9 +30,14 @@ absl::Status CheckMetricsRunLabel(const std::string& label) {
 }  // namespace
 
 std::string SessionManager::NewId() {
-  // Random, so ids are not guessable across tenants, with a counter so they never collide.
+  // Random, so ids are not guessable across tenants, with a counter so they never collide (also
+  // with the sessions recovered from disk).
   static absl::BitGen* gen = new absl::BitGen;
-  return absl::StrFormat("s-%012x-%04x", absl::Uniform<uint64_t>(*gen) & 0xffffffffffffULL, ++id_counter_ & 0xffff);
+  while (true) {
+    std::string id =
+        absl::StrFormat("s-%012x-%04x", absl::Uniform<uint64_t>(*gen) & 0xffffffffffffULL, ++id_counter_ & 0xffff);
+    if (sessions_.count(id) == 0 && failed_.count(id) == 0) return id;
+  }
 }
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Replay(const CreateSessionSpec& spec) const {
@@ -95,19 +101,43 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
     return absl::ResourceExhaustedError(absl::StrCat("workers.num_workers is ", spec.workers.num_workers,
                                                      "; the limit per session is ", limits_.max_workers_per_session));
   }
+  if (spec.durability.persisted() && store_ == nullptr) {
+    if (spec.durability_set) {
+      return absl::FailedPreconditionError(absl::StrCat("durability ", DurabilityModeName(spec.durability.mode),
+                                                        " needs a data directory; this server runs without one "
+                                                        "(--data_dir=none)"));
+    }
+    spec.durability.mode = Durability::Mode::kNone;
+  }
   // Built outside the lock: allocation and initial values can take a while for a large model.
   BASIN_ASSIGN_OR_RETURN(AnyOptimizer optimizer, CreateAnyOptimizer(spec.optimizer, spec.layout, spec.dtype));
   const int64_t ticks_per_step = std::visit([](const auto& o) { return o->ticks_per_step(); }, optimizer);
   BASIN_RETURN_IF_ERROR(spec.workers.Check(ticks_per_step));
   if (spec.initialize) BASIN_RETURN_IF_ERROR(spec.initialize(optimizer));
 
+  std::string id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    id = NewId();
+  }
+  auto session = std::make_shared<Session>(id, std::move(optimizer), spec.workers, spec.metrics_run, metrics_,
+                                           SessionSettings{spec.request_id, spec.fingerprint, spec.durability});
+  // On disk before anyone sees it, outside the lock (it writes the whole state).
+  if (spec.durability.persisted()) BASIN_RETURN_IF_ERROR(session->StartPersisting(store_));
+  auto inserted = Insert(session, spec);
+  // Refused, or a concurrent create with the same request id won: this session never existed.
+  if (spec.durability.persisted() && (!inserted.ok() || *inserted != session)) session->RemoveFiles().IgnoreError();
+  return inserted;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Insert(std::shared_ptr<Session> session,
+                                                                const CreateSessionSpec& spec) {
   std::lock_guard<std::mutex> lock(mu_);
   // Again under the lock: a concurrent Create may have won the race.
   BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
   if (earlier != nullptr) return earlier;
   BASIN_RETURN_IF_ERROR(CheckRoomForOneMore());
   BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run));
-  auto session = std::make_shared<Session>(NewId(), std::move(optimizer), spec.workers, spec.metrics_run, metrics_);
   const int64_t bytes = session->state_bytes();
   if (total_state_bytes_ + bytes > limits_.max_total_state_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat("the session needs ", bytes, " bytes of state; the server holds ",
@@ -125,20 +155,108 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const std::string& id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(id);
-  if (it == sessions_.end()) return absl::NotFoundError(absl::StrCat("no session '", id, "'"));
+  if (it == sessions_.end()) {
+    auto failed = failed_.find(id);
+    if (failed != failed_.end()) {
+      return absl::DataLossError(absl::StrCat("session '", id, "' could not be recovered: ", failed->second,
+                                              "; only DeleteSession works on it"));
+    }
+    return absl::NotFoundError(absl::StrCat("no session '", id, "'"));
+  }
   return it->second;
 }
 
 absl::Status SessionManager::Delete(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = sessions_.find(id);
-  if (it == sessions_.end()) return absl::NotFoundError(absl::StrCat("no session '", id, "'"));
-  total_state_bytes_ -= it->second->state_bytes();
-  it->second->Close();  // streams still holding it stop at their next gradient
-  if (!it->second->metrics_run().empty()) metrics_runs_.erase(it->second->metrics_run());
-  if (it->second->series() != nullptr) it->second->series()->sessions_deleted->Increment();
-  sessions_.erase(it);
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) {
+      if (failed_.erase(id) == 0) return absl::NotFoundError(absl::StrCat("no session '", id, "'"));
+      return store_->Remove(id);
+    }
+    session = it->second;
+    total_state_bytes_ -= session->state_bytes();
+    session->Close();  // streams still holding it stop at their next gradient
+    if (!session->metrics_run().empty()) metrics_runs_.erase(session->metrics_run());
+    if (session->series() != nullptr) session->series()->sessions_deleted->Increment();
+    sessions_.erase(it);
+  }
+  if (session->settings().durability.persisted()) return session->RemoveFiles();
   return absl::OkStatus();
+}
+
+SessionManager::Recovery SessionManager::Recover() {
+  Recovery recovery;
+  if (store_ == nullptr) return recovery;
+  auto ids = store_->SessionIds();
+  if (!ids.ok()) {
+    std::fprintf(stderr, "basin-server: cannot list the sessions on disk: %s\n", ids.status().ToString().c_str());
+    return recovery;
+  }
+  for (const std::string& id : *ids) {
+    int64_t replayed = 0;
+    auto session = Session::Recover(*store_, id, metrics_, &replayed);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!session.ok()) {
+      ++recovery.failed;
+      failed_[id] = std::string(session.status().message());
+      std::fprintf(stderr,
+                   "basin-server: session %s not recovered, reported as failed (DATA_LOSS) and left on disk: %s\n",
+                   id.c_str(), session.status().ToString().c_str());
+      continue;
+    }
+    ++recovery.recovered;
+    recovery.replayed_records += replayed;
+    std::shared_ptr<Session> s = *std::move(session);
+    total_state_bytes_ += s->state_bytes();
+    if (!s->settings().request_id.empty()) {
+      requests_[s->settings().request_id] = Request{s->settings().fingerprint, s->id()};
+    }
+    if (!s->metrics_run().empty()) metrics_runs_.emplace(s->metrics_run(), s);
+    sessions_.emplace(s->id(), std::move(s));
+  }
+  return recovery;
+}
+
+std::vector<std::shared_ptr<Session>> SessionManager::Persisted() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<Session>> out;
+  for (const auto& [id, session] : sessions_) {
+    if (session->settings().durability.persisted()) out.push_back(session);
+  }
+  return out;
+}
+
+int SessionManager::SnapshotDue(absl::Time now) {
+  int failures = 0;
+  for (const auto& session : Persisted()) {
+    if (!session->SnapshotDue(now, snapshot_interval_)) continue;
+    absl::Status s = session->Snapshot();
+    if (!s.ok()) {
+      ++failures;
+      std::fprintf(stderr, "basin-server: %s\n", s.ToString().c_str());
+    }
+  }
+  return failures;
+}
+
+int SessionManager::SnapshotAll() {
+  int failures = 0;
+  for (const auto& session : Persisted()) {
+    if (!session->SnapshotDue(absl::InfiniteFuture(), absl::ZeroDuration())) continue;
+    absl::Status s = session->Snapshot();
+    if (!s.ok()) {
+      ++failures;
+      std::fprintf(stderr, "basin-server: %s\n", s.ToString().c_str());
+    }
+  }
+  return failures;
+}
+
+std::map<std::string, std::string> SessionManager::Failed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed_;
 }
 
 absl::StatusOr<SessionManager::Page> SessionManager::List(int page_size, const std::string& page_token) const {

@@ -39,6 +39,10 @@ struct CreateSessionSpec {
   // Opt-in per-run metrics label ("" for none): 1–32 of [A-Za-z0-9_.-], unique among live
   // sessions, at most ServerLimits::max_metric_runs at once.
   std::string metrics_run;
+  // DurabilityFromProto's reading of spec.durability; `durability_set` says whether the client
+  // chose a mode (a server without a data directory refuses one it cannot keep).
+  Durability durability;
+  bool durability_set = false;
   // Runs on the new optimizer before the session is visible (initial values); an error aborts
   // the creation.
   std::function<absl::Status(AnyOptimizer&)> initialize;
@@ -47,15 +51,36 @@ struct CreateSessionSpec {
 class SessionManager {
  public:
   // `metrics` (may be null) counts sessions created and deleted and is handed to each session.
-  explicit SessionManager(ServerLimits limits, ServerMetrics* metrics = nullptr)
-      : limits_(limits), metrics_(metrics) {}
+  // With a `store`, sessions persist as their durability says (docs/persistence.md);
+  // `snapshot_interval` is the periodic default.
+  explicit SessionManager(ServerLimits limits, ServerMetrics* metrics = nullptr, SessionStore* store = nullptr,
+                          absl::Duration snapshot_interval = absl::Seconds(30))
+      : limits_(limits), metrics_(metrics), store_(store), snapshot_interval_(snapshot_interval) {}
 
   const ServerLimits& limits() const { return limits_; }
+  SessionStore* store() const { return store_; }
+
+  // Loads every session of the store (before serving). A session that cannot be recovered is
+  // kept as failed, with the reason, and logged; it never stops the others.
+  struct Recovery {
+    int recovered = 0;
+    int failed = 0;
+    int64_t replayed_records = 0;
+  };
+  Recovery Recover();
+  // Snapshots the sessions whose interval has passed; returns how many failed.
+  int SnapshotDue(absl::Time now);
+  // Snapshots every persisted session that changed (at shutdown); returns how many failed.
+  int SnapshotAll();
 
   absl::StatusOr<std::shared_ptr<Session>> Create(CreateSessionSpec spec);
   // NOT_FOUND naming the id.
   absl::StatusOr<std::shared_ptr<Session>> Get(const std::string& id) const;
   absl::Status Delete(const std::string& id);
+
+  // Sessions that could not be recovered: id → why. Get answers DataLoss for them; Delete
+  // removes their files.
+  std::map<std::string, std::string> Failed() const;
 
   struct Page {
     std::vector<std::shared_ptr<Session>> sessions;
@@ -71,13 +96,20 @@ class SessionManager {
 
  private:
   std::string NewId();
+  // Makes a built session visible, checking the limits again under the lock.
+  absl::StatusOr<std::shared_ptr<Session>> Insert(std::shared_ptr<Session> session, const CreateSessionSpec& spec);
   // The session an earlier Create with spec's request id made; nullptr if there was none.
   absl::StatusOr<std::shared_ptr<Session>> Replay(const CreateSessionSpec& spec) const;
   absl::Status CheckRoomForOneMore() const;
   absl::Status CheckMetricsRunAvailable(const std::string& label) const;
 
+  std::vector<std::shared_ptr<Session>> Persisted() const;
+
   const ServerLimits limits_;
   ServerMetrics* const metrics_;
+  SessionStore* const store_;
+  const absl::Duration snapshot_interval_;
+  std::map<std::string, std::string> failed_;  // under mu_
   // std::mutex, not absl::Mutex: TSan sees pthread locks, and Debian's Abseil is not instrumented.
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Session>> sessions_;

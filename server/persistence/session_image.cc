@@ -1,0 +1,144 @@
+#include "server/persistence/session_image.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "core/byte_io.h"
+#include "core/status_macros.h"
+
+namespace basin {
+namespace {
+
+constexpr absl::string_view kMagic = "BASNSNAP";
+constexpr uint32_t kVersion = 1;
+constexpr std::size_t kMaxString = 4096;
+constexpr int kMaxWorkers = 1 << 20;
+
+}  // namespace
+
+std::string EncodeSnapshot(const SessionImage& image) {
+  std::string out;
+  out.reserve(image.state.size() + 512);
+  ByteWriter w(&out);
+  w.PutBytes(kMagic.data(), kMagic.size());
+  w.Put<uint32_t>(kVersion);
+  for (const std::string* s : {&image.id, &image.tenant, &image.metrics_run, &image.request_id, &image.fingerprint}) {
+    w.PutString(*s);
+  }
+  w.Put<int32_t>(image.workers.num_workers);
+  w.Put<uint8_t>(image.workers.mode == WorkerPolicy::Mode::kSync ? 0 : 1);
+  w.Put<int32_t>(image.workers.quorum);
+  w.Put<int32_t>(image.workers.max_staleness);
+  w.Put<uint8_t>(static_cast<uint8_t>(image.durability.mode));
+  w.Put<double>(absl::ToDoubleSeconds(image.durability.snapshot_interval));
+  w.Put<uint8_t>(image.skip_nonfinite ? 1 : 0);
+  w.Put<uint64_t>(image.last_seq);
+  w.Put<int64_t>(image.counters.gradients_dropped);
+  w.Put<int64_t>(image.counters.gradients_duplicate);
+  w.Put<int64_t>(image.counters.gradients_stale_applied);
+  w.Put<uint32_t>(static_cast<uint32_t>(image.last_tick_of_worker.size()));
+  for (const auto& [worker, tick] : image.last_tick_of_worker) {
+    w.Put<int32_t>(worker);
+    w.Put<int64_t>(tick);
+  }
+  w.Put<uint32_t>(static_cast<uint32_t>(image.pending.size()));
+  for (const auto& [worker, c] : image.pending) {
+    w.Put<int32_t>(worker);
+    w.Put<double>(c.loss);
+    w.Put<double>(c.weight);
+    w.Put<uint64_t>(c.gradient.size());
+    w.PutBytes(c.gradient.data(), c.gradient.size() * sizeof(double));
+  }
+  w.Put<uint64_t>(image.state.size());
+  w.PutBytes(image.state.data(), image.state.size());
+  w.Put<uint32_t>(Crc32c(out));
+  return out;
+}
+
+absl::StatusOr<SessionImage> DecodeSnapshot(absl::string_view bytes) {
+  if (bytes.size() < kMagic.size() + 8 || bytes.substr(0, kMagic.size()) != kMagic) {
+    return absl::DataLossError(absl::StrCat("not a basin snapshot (", bytes.size(), " bytes, no BASNSNAP header)"));
+  }
+  const absl::string_view body = bytes.substr(0, bytes.size() - 4);
+  uint32_t stored_crc;
+  std::memcpy(&stored_crc, bytes.data() + body.size(), 4);
+  if (Crc32c(body) != stored_crc) {
+    return absl::DataLossError(absl::StrCat("snapshot checksum mismatch over ", bytes.size(), " bytes"));
+  }
+  ByteReader r(body.substr(kMagic.size()));
+  SessionImage image;
+  BASIN_ASSIGN_OR_RETURN(uint32_t version, r.Get<uint32_t>("version"));
+  if (version != kVersion) {
+    return absl::DataLossError(absl::StrCat("snapshot format version ", version, " is not ", kVersion));
+  }
+  for (std::string* s : {&image.id, &image.tenant, &image.metrics_run, &image.request_id, &image.fingerprint}) {
+    BASIN_ASSIGN_OR_RETURN(*s, r.GetString("a session string", kMaxString));
+  }
+  BASIN_ASSIGN_OR_RETURN(image.workers.num_workers, r.Get<int32_t>("num_workers"));
+  BASIN_ASSIGN_OR_RETURN(uint8_t mode, r.Get<uint8_t>("worker mode"));
+  if (mode > 1) return absl::DataLossError(absl::StrCat("worker mode ", mode, " is unknown"));
+  image.workers.mode = mode == 0 ? WorkerPolicy::Mode::kSync : WorkerPolicy::Mode::kAsync;
+  BASIN_ASSIGN_OR_RETURN(image.workers.quorum, r.Get<int32_t>("quorum"));
+  BASIN_ASSIGN_OR_RETURN(image.workers.max_staleness, r.Get<int32_t>("max_staleness"));
+  if (image.workers.num_workers < 1 || image.workers.num_workers > kMaxWorkers) {
+    return absl::DataLossError(absl::StrCat("num_workers ", image.workers.num_workers, " is out of range"));
+  }
+  BASIN_ASSIGN_OR_RETURN(uint8_t durability, r.Get<uint8_t>("durability"));
+  if (durability > static_cast<uint8_t>(Durability::Mode::kEveryTick)) {
+    return absl::DataLossError(absl::StrCat("durability ", durability, " is unknown"));
+  }
+  image.durability.mode = static_cast<Durability::Mode>(durability);
+  BASIN_ASSIGN_OR_RETURN(double interval, r.Get<double>("snapshot interval"));
+  if (!(interval >= 0) || !std::isfinite(interval)) {
+    return absl::DataLossError(absl::StrCat("snapshot interval ", interval, " is not a duration"));
+  }
+  image.durability.snapshot_interval = absl::Seconds(interval);
+  BASIN_ASSIGN_OR_RETURN(uint8_t skip, r.Get<uint8_t>("skip_nonfinite"));
+  image.skip_nonfinite = skip != 0;
+  BASIN_ASSIGN_OR_RETURN(image.last_seq, r.Get<uint64_t>("last_seq"));
+  BASIN_ASSIGN_OR_RETURN(image.counters.gradients_dropped, r.Get<int64_t>("gradients_dropped"));
+  BASIN_ASSIGN_OR_RETURN(image.counters.gradients_duplicate, r.Get<int64_t>("gradients_duplicate"));
+  BASIN_ASSIGN_OR_RETURN(image.counters.gradients_stale_applied, r.Get<int64_t>("gradients_stale_applied"));
+
+  BASIN_ASSIGN_OR_RETURN(uint32_t num_last, r.Get<uint32_t>("worker ticks"));
+  if (num_last > static_cast<uint32_t>(image.workers.num_workers)) {
+    return absl::DataLossError(absl::StrCat(num_last, " worker ticks for ", image.workers.num_workers, " workers"));
+  }
+  for (uint32_t i = 0; i < num_last; ++i) {
+    BASIN_ASSIGN_OR_RETURN(int32_t worker, r.Get<int32_t>("worker"));
+    BASIN_ASSIGN_OR_RETURN(int64_t tick, r.Get<int64_t>("worker tick"));
+    if (worker < 0 || worker >= image.workers.num_workers || !image.last_tick_of_worker.emplace(worker, tick).second) {
+      return absl::DataLossError(absl::StrCat("worker id ", worker, " is out of range or repeated"));
+    }
+  }
+  BASIN_ASSIGN_OR_RETURN(uint32_t num_pending, r.Get<uint32_t>("pending gradients"));
+  if (num_pending > static_cast<uint32_t>(image.workers.num_workers)) {
+    return absl::DataLossError(absl::StrCat(num_pending, " pending gradients for ", image.workers.num_workers,
+                                            " workers"));
+  }
+  for (uint32_t i = 0; i < num_pending; ++i) {
+    BASIN_ASSIGN_OR_RETURN(int32_t worker, r.Get<int32_t>("pending worker"));
+    PendingContribution c;
+    BASIN_ASSIGN_OR_RETURN(c.loss, r.Get<double>("pending loss"));
+    BASIN_ASSIGN_OR_RETURN(c.weight, r.Get<double>("pending weight"));
+    BASIN_ASSIGN_OR_RETURN(uint64_t count, r.Get<uint64_t>("pending length"));
+    if (count > r.remaining() / sizeof(double)) {
+      return absl::DataLossError(absl::StrCat("pending gradient of ", count, " elements overruns the snapshot"));
+    }
+    c.gradient.resize(count);
+    BASIN_RETURN_IF_ERROR(r.GetBytes("pending gradient", c.gradient.data(), count * sizeof(double)));
+    if (worker < 0 || worker >= image.workers.num_workers || !image.pending.emplace(worker, std::move(c)).second) {
+      return absl::DataLossError(absl::StrCat("pending worker id ", worker, " is out of range or repeated"));
+    }
+  }
+  BASIN_ASSIGN_OR_RETURN(uint64_t state_size, r.Get<uint64_t>("state length"));
+  if (state_size != r.remaining()) {
+    return absl::DataLossError(absl::StrCat("state of ", state_size, " bytes where ", r.remaining(), " remain"));
+  }
+  image.state.resize(state_size);
+  BASIN_RETURN_IF_ERROR(r.GetBytes("state", image.state.data(), state_size));
+  return image;
+}
+
+}  // namespace basin

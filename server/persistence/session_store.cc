@@ -1,0 +1,131 @@
+#include "server/persistence/session_store.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/status_macros.h"
+
+namespace basin {
+namespace {
+
+constexpr absl::string_view kLogPrefix = "wal-";
+
+absl::Status Prefixed(absl::string_view prefix, const absl::Status& s) {
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(const std::string& directory) {
+  BASIN_RETURN_IF_ERROR(MakeDirectories(directory + "/sessions"));
+  BASIN_RETURN_IF_ERROR(MakeDirectories(directory + "/checkpoints"));
+  BASIN_ASSIGN_OR_RETURN(std::unique_ptr<DirectoryLock> lock, DirectoryLock::Acquire(directory));
+  return std::unique_ptr<SessionStore>(new SessionStore(directory, std::move(lock)));
+}
+
+std::string SessionStore::SessionDirectory(const std::string& id) const {
+  return absl::StrCat(directory_, "/sessions/", id);
+}
+
+absl::StatusOr<std::vector<std::string>> SessionStore::SessionIds() const {
+  return ListDirectory(directory_ + "/sessions");
+}
+
+absl::Status SessionStore::WriteSnapshot(const SessionImage& image) const {
+  const std::string dir = SessionDirectory(image.id);
+  if (!PathExists(dir)) BASIN_RETURN_IF_ERROR(MakeDirectories(dir));
+  return WriteFileAtomically(dir + "/snapshot", EncodeSnapshot(image));
+}
+
+absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> SessionStore::Logs(const std::string& id) const {
+  BASIN_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(SessionDirectory(id)));
+  std::vector<std::pair<uint64_t, std::string>> logs;
+  for (const std::string& name : names) {
+    uint64_t first = 0;
+    if (!absl::StartsWith(name, kLogPrefix) || !absl::SimpleAtoi(name.substr(kLogPrefix.size()), &first)) continue;
+    logs.emplace_back(first, absl::StrCat(SessionDirectory(id), "/", name));
+  }
+  std::sort(logs.begin(), logs.end());
+  return logs;
+}
+
+absl::StatusOr<SessionStore::Loaded> SessionStore::Load(const std::string& id) const {
+  const std::string path = SessionDirectory(id) + "/snapshot";
+  BASIN_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  Loaded loaded;
+  auto image = DecodeSnapshot(bytes);
+  BASIN_RETURN_IF_ERROR(Prefixed(absl::StrCat(path, ": "), image.status()));
+  loaded.image = *std::move(image);
+  if (loaded.image.id != id) {
+    return absl::DataLossError(absl::StrCat(path, ": holds session '", absl::CHexEscape(loaded.image.id),
+                                            "', not '", id, "'"));
+  }
+  BASIN_ASSIGN_OR_RETURN(auto logs, Logs(id));
+  uint64_t expected = loaded.image.last_seq + 1;
+  for (std::size_t i = 0; i < logs.size(); ++i) {
+    const auto& [first, log_path] = logs[i];
+    BASIN_ASSIGN_OR_RETURN(std::string log_bytes, ReadFile(log_path));
+    auto contents = ParseWal(log_bytes);
+    if (!contents.ok() && i + 1 == logs.size() && log_bytes.size() < 16) {
+      // A log whose header was being written when the process died: it holds no record.
+      BASIN_RETURN_IF_ERROR(RemovePath(log_path));
+      continue;
+    }
+    BASIN_RETURN_IF_ERROR(Prefixed(absl::StrCat(log_path, ": "), contents.status()));
+    if (contents->session_id != id || contents->first_seq != first) {
+      return absl::DataLossError(absl::StrCat(log_path, ": header names session '",
+                                              absl::CHexEscape(contents->session_id), "' from record ",
+                                              contents->first_seq));
+    }
+    if (contents->torn_bytes > 0) {
+      if (i + 1 != logs.size()) {
+        return absl::DataLossError(absl::StrCat(log_path, ": a torn record inside an older log"));
+      }
+      // Cut the torn tail so the next append does not land behind it.
+      BASIN_RETURN_IF_ERROR(AppendOnlyFile::OpenAt(log_path, contents->valid_bytes).status());
+      loaded.torn_bytes = contents->torn_bytes;
+    }
+    for (WalRecord& record : contents->records) {
+      if (record.seq < expected) continue;  // the snapshot already includes it
+      if (record.seq != expected) {
+        return absl::DataLossError(absl::StrCat(log_path, ": record ", record.seq, " follows record ", expected - 1,
+                                                ": records are missing"));
+      }
+      ++expected;
+      loaded.records.push_back(std::move(record));
+    }
+  }
+  return loaded;
+}
+
+absl::StatusOr<std::unique_ptr<AppendOnlyFile>> SessionStore::StartLog(const std::string& id,
+                                                                        uint64_t first_seq) const {
+  const std::string path = absl::StrFormat("%s/%s%020d", SessionDirectory(id), kLogPrefix, first_seq);
+  if (PathExists(path)) BASIN_RETURN_IF_ERROR(RemovePath(path));  // an empty leftover of a crash
+  return AppendOnlyFile::Create(path, EncodeWalHeader(id, first_seq));
+}
+
+absl::Status SessionStore::RemoveLogsThrough(const std::string& id, uint64_t seq) const {
+  BASIN_ASSIGN_OR_RETURN(auto logs, Logs(id));
+  // A log's records end where the next log starts.
+  for (std::size_t i = 0; i + 1 < logs.size(); ++i) {
+    if (logs[i + 1].first <= seq + 1) BASIN_RETURN_IF_ERROR(RemovePath(logs[i].second));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SessionStore::Remove(const std::string& id) const { return RemovePath(SessionDirectory(id)); }
+
+std::string SessionStore::CheckpointDirectory(const std::string& tenant) const {
+  // Hex, so any tenant name is a safe directory name.
+  return absl::StrCat(directory_, "/checkpoints/t", absl::BytesToHexString(tenant));
+}
+
+std::string SessionStore::CheckpointPath(const std::string& tenant, const std::string& checkpoint_id) const {
+  return absl::StrCat(CheckpointDirectory(tenant), "/", checkpoint_id, ".ckpt");
+}
+
+}  // namespace basin
