@@ -1,0 +1,305 @@
+// Sessions on disk: what a crash leaves (a copy of the data directory taken while the server
+// runs: every write has reached the kernel, nothing more) recovers to exactly the state that was
+// acknowledged. No gRPC here, so these run under TSan too.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/state_codec.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/session_manager.h"
+
+namespace basin {
+namespace {
+
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+constexpr int64_t kDim = 37;
+
+class PersistenceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("basin-persistence-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    auto store = SessionStore::Open((root_ / "live").string());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    manager_ = std::make_unique<SessionManager>(ServerLimits{}, nullptr, store_.get(), absl::Hours(1));
+  }
+  void TearDown() override {
+    manager_.reset();
+    store_.reset();
+    fs::remove_all(root_);
+  }
+
+  // The data directory as a SIGKILL would leave it, opened by a new "server".
+  struct Restarted {
+    std::unique_ptr<SessionStore> store;
+    std::unique_ptr<SessionManager> manager;
+    SessionManager::Recovery recovery;
+  };
+  Restarted CrashImage(const std::string& name, const std::function<void(const fs::path&)>& damage = {}) {
+    const fs::path copy = root_ / name;
+    fs::copy(root_ / "live", copy, fs::copy_options::recursive);
+    if (damage) damage(copy);
+    Restarted r;
+    auto store = SessionStore::Open(copy.string());
+    EXPECT_TRUE(store.ok()) << store.status();
+    r.store = *std::move(store);
+    r.manager = std::make_unique<SessionManager>(ServerLimits{}, nullptr, r.store.get(), absl::Hours(1));
+    r.recovery = r.manager->Recover();
+    return r;
+  }
+
+  std::shared_ptr<Session> Create(OptimizerConfig config, Durability::Mode mode, WorkerPolicy workers = {},
+                                  std::string request_id = "") {
+    CreateSessionSpec spec;
+    spec.layout = ParameterLayout::Flat(kDim);
+    spec.optimizer.config = std::move(config);
+    spec.optimizer.seed = 11;
+    spec.workers = workers;
+    spec.durability.mode = mode;
+    spec.durability_set = true;
+    spec.request_id = request_id;
+    spec.fingerprint = "fp";
+    auto session = manager_->Create(std::move(spec));
+    EXPECT_TRUE(session.ok()) << session.status();
+    return session.value_or(nullptr);
+  }
+
+  fs::path root_;
+  std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<SessionManager> manager_;
+};
+
+// A deterministic gradient of (tick, worker).
+std::vector<float> Gradient(int64_t tick, int worker) {
+  std::vector<float> g(kDim);
+  for (int64_t i = 0; i < kDim; ++i) g[i] = std::sin(0.1f * i + 0.7f * tick + 1.3f * worker);
+  return g;
+}
+
+TickOutcome Submit(Session& s, int64_t tick, int worker = 0) {
+  const std::vector<float> g = Gradient(tick, worker);
+  auto outcome = s.SubmitGradient<float>(worker, tick, g, 0.25 * tick, 1 + worker);
+  EXPECT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_TRUE(s.MakeDurable().ok());
+  return outcome.value_or(TickOutcome::kDropped);
+}
+
+std::string State(const Session& s) {
+  return s.WithOptimizer([](const auto& o) {
+    using Real = typename std::decay_t<decltype(o)>::Buffer::value_type;
+    return StateCodec<Real>::Encode(o);
+  });
+}
+
+EmcmcConfig NoisyEmcmc() {
+  EmcmcConfig c = EmcmcConfig::PaperDefaults();
+  return c;
+}
+
+TEST_F(PersistenceTest, EveryTickCrashImageHoldsEveryAcknowledgedTickAndContinuesBitwise) {
+  auto live = Create(NoisyEmcmc(), Durability::Mode::kEveryTick);
+  for (int64_t t = 0; t < 25; ++t) ASSERT_EQ(Submit(*live, t), TickOutcome::kApplied);
+  EXPECT_EQ(live->durable_tick(), 25);
+
+  Restarted r = CrashImage("crash");
+  EXPECT_EQ(r.recovery.recovered, 1);
+  EXPECT_EQ(r.recovery.replayed_records, 25);
+  auto back = r.manager->Get(live->id());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ((*back)->tick(), 25);
+  EXPECT_EQ(State(**back), State(*live));
+  // Both go on alike, noise included.
+  for (int64_t t = 25; t < 30; ++t) {
+    Submit(*live, t);
+    Submit(**back, t);
+  }
+  EXPECT_EQ(State(**back), State(*live));
+}
+
+TEST_F(PersistenceTest, AcknowledgedQuorumContributionsSurviveAndAResendIsADuplicate) {
+  auto live = Create(SgldConfig{}, Durability::Mode::kEveryTick, WorkerPolicy{3, WorkerPolicy::Mode::kSync, 3, 0});
+  for (int w = 0; w < 3; ++w) Submit(*live, 0, w);
+  Submit(*live, 1, 0);
+  Submit(*live, 1, 2);  // tick 1 waits for worker 1
+
+  Restarted r = CrashImage("crash");
+  auto back = *r.manager->Get(live->id());
+  EXPECT_EQ(back->tick(), 1);
+  EXPECT_EQ(Submit(*back, 1, 2), TickOutcome::kDuplicate);
+  EXPECT_EQ(Submit(*back, 1, 1), TickOutcome::kApplied);
+  EXPECT_EQ(Submit(*live, 1, 1), TickOutcome::kApplied);
+  EXPECT_EQ(back->tick(), 2);
+  EXPECT_EQ(State(*back), State(*live));
+}
+
+TEST_F(PersistenceTest, PeriodicCrashImageIsTheLastSnapshotAndDurableTickSaysSo) {
+  auto live = Create(SgdConfig{}, Durability::Mode::kPeriodic);
+  for (int64_t t = 0; t < 10; ++t) Submit(*live, t);
+  EXPECT_EQ(live->durable_tick(), 0);
+  EXPECT_EQ((*CrashImage("before").manager->Get(live->id()))->tick(), 0);
+
+  EXPECT_FALSE(live->SnapshotDue(absl::Now(), absl::Hours(1)));
+  EXPECT_TRUE(live->SnapshotDue(absl::Now() + absl::Hours(2), absl::Hours(1)));
+  EXPECT_EQ(manager_->SnapshotDue(absl::Now() + absl::Hours(2)), 0);
+  EXPECT_EQ(live->durable_tick(), 10);
+  const std::string at_ten = State(*live);
+  for (int64_t t = 10; t < 13; ++t) Submit(*live, t);
+  auto back = *CrashImage("after").manager->Get(live->id());
+  EXPECT_EQ(back->tick(), 10);
+  EXPECT_EQ(State(*back), at_ten);
+  EXPECT_FALSE(back->SnapshotDue(absl::InfiniteFuture(), absl::ZeroDuration()));  // nothing new
+}
+
+TEST_F(PersistenceTest, NoneIsNeverOnDisk) {
+  auto none = Create(SgdConfig{}, Durability::Mode::kNone);
+  Submit(*none, 0);
+  EXPECT_FALSE(fs::exists(root_ / "live" / "sessions" / none->id()));
+  EXPECT_EQ(manager_->SnapshotAll(), 0);
+  Restarted r = CrashImage("crash");
+  EXPECT_EQ(r.recovery.recovered, 0);
+  EXPECT_EQ(r.manager->Get(none->id()).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PersistenceTest, TornLogTailIsCutAndEverythingBeforeItReplays) {
+  auto live = Create(NoisyEmcmc(), Durability::Mode::kEveryTick);
+  for (int64_t t = 0; t < 5; ++t) Submit(*live, t);
+  fs::path log;
+  Restarted r = CrashImage("crash", [&](const fs::path& dir) {
+    for (const auto& entry : fs::directory_iterator(dir / "sessions" / live->id())) {
+      if (entry.path().filename().string().rfind("wal-", 0) == 0) log = entry.path();
+    }
+    std::ofstream(log, std::ios::app | std::ios::binary) << std::string("\x40\x00\x00\x00\x12\x34", 6);
+  });
+  auto back = r.manager->Get(live->id());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ((*back)->tick(), 5);
+  EXPECT_EQ(State(**back), State(*live));
+  EXPECT_FALSE(fs::exists(log)) << "replayed logs give way to a snapshot and a new log";
+}
+
+TEST_F(PersistenceTest, DamagedSnapshotOrLogIsReportedFailedWhileTheOthersRecover) {
+  auto good = Create(SgdConfig{}, Durability::Mode::kEveryTick);
+  auto bad_snapshot = Create(SgdConfig{}, Durability::Mode::kPeriodic);
+  auto bad_log = Create(SgdConfig{}, Durability::Mode::kEveryTick);
+  for (int64_t t = 0; t < 4; ++t) {
+    Submit(*good, t);
+    Submit(*bad_log, t);
+  }
+  Restarted r = CrashImage("crash", [&](const fs::path& dir) {
+    auto flip = [](const fs::path& file, std::streamoff at) {
+      std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekg(at);
+      char c;
+      f.get(c);
+      f.seekp(at);
+      f.put(static_cast<char>(c ^ 0x55));
+    };
+    flip(dir / "sessions" / bad_snapshot->id() / "snapshot", 40);
+    for (const auto& entry : fs::directory_iterator(dir / "sessions" / bad_log->id())) {
+      if (entry.path().filename().string().rfind("wal-", 0) == 0) flip(entry.path(), 60);  // first record
+    }
+  });
+  EXPECT_EQ(r.recovery.recovered, 1);
+  EXPECT_EQ(r.recovery.failed, 2);
+  EXPECT_EQ((*r.manager->Get(good->id()))->tick(), 4);
+  auto snapshot_status = r.manager->Get(bad_snapshot->id()).status();
+  EXPECT_EQ(snapshot_status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(snapshot_status.message()), HasSubstr("could not be recovered"));
+  EXPECT_THAT(std::string(snapshot_status.message()), HasSubstr("checksum"));
+  EXPECT_THAT(std::string(r.manager->Get(bad_log->id()).status().message()), HasSubstr("the log is damaged"));
+  EXPECT_EQ(r.manager->Failed().size(), 2u);
+  // Left on disk until deleted.
+  const fs::path failed_dir = fs::path(r.store->directory()) / "sessions" / bad_snapshot->id();
+  EXPECT_TRUE(fs::exists(failed_dir));
+  ASSERT_TRUE(r.manager->Delete(bad_snapshot->id()).ok());
+  EXPECT_FALSE(fs::exists(failed_dir));
+  EXPECT_EQ(r.manager->Get(bad_snapshot->id()).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PersistenceTest, ParametersSetBetweenTicksAreLogged) {
+  auto live = Create(NoisyEmcmc(), Durability::Mode::kEveryTick);
+  Submit(*live, 0);
+  std::vector<float> model(kDim, 0.5f), anchor(kDim, -0.25f);
+  ASSERT_TRUE(live->SetParameters<float>(false, model).ok());
+  ASSERT_TRUE(live->SetParameters<float>(true, anchor).ok());
+  EXPECT_EQ(live->SetParameters<float>(false, std::vector<float>(3)).code(), absl::StatusCode::kInvalidArgument);
+  Submit(*live, 1);
+  auto back = *CrashImage("crash").manager->Get(live->id());
+  EXPECT_EQ(State(*back), State(*live));
+}
+
+TEST_F(PersistenceTest, SnapshotsCompactTheLogAndRecoveryReadsTheNewOne) {
+  auto live = Create(NoisyEmcmc(), Durability::Mode::kEveryTick);
+  for (int64_t t = 0; t < 6; ++t) Submit(*live, t);
+  ASSERT_TRUE(live->Snapshot().ok());
+  for (int64_t t = 6; t < 9; ++t) Submit(*live, t);
+  int logs = 0;
+  for (const auto& entry : fs::directory_iterator(root_ / "live" / "sessions" / live->id())) {
+    logs += entry.path().filename().string().rfind("wal-", 0) == 0;
+  }
+  EXPECT_EQ(logs, 1);
+  Restarted r = CrashImage("crash");
+  EXPECT_EQ(r.recovery.replayed_records, 3);
+  EXPECT_EQ(State(**r.manager->Get(live->id())), State(*live));
+}
+
+TEST_F(PersistenceTest, RequestIdsSurviveARestart) {
+  auto live = Create(SgdConfig{}, Durability::Mode::kPeriodic, {}, "create-1");
+  Restarted r = CrashImage("crash");
+  CreateSessionSpec again;
+  again.layout = ParameterLayout::Flat(kDim);
+  again.optimizer.config = SgdConfig{};
+  again.request_id = "create-1";
+  again.fingerprint = "fp";
+  auto replayed = r.manager->Create(again);
+  ASSERT_TRUE(replayed.ok()) << replayed.status();
+  EXPECT_EQ((*replayed)->id(), live->id());
+  again.fingerprint = "other";
+  EXPECT_EQ(r.manager->Create(again).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(PersistenceTest, DeleteRemovesTheFiles) {
+  auto live = Create(SgdConfig{}, Durability::Mode::kEveryTick);
+  Submit(*live, 0);
+  const fs::path dir = root_ / "live" / "sessions" / live->id();
+  ASSERT_TRUE(fs::exists(dir));
+  ASSERT_TRUE(manager_->Delete(live->id()).ok());
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_EQ(CrashImage("crash").recovery.recovered, 0);
+}
+
+TEST_F(PersistenceTest, OneServerPerDataDirectory) {
+  auto second = SessionStore::Open((root_ / "live").string());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr("in use by another basin-server"));
+}
+
+TEST(PersistenceWithoutStoreTest, AskingForDurabilityIsRefusedDefaultIsNone) {
+  SessionManager manager(ServerLimits{});
+  CreateSessionSpec spec;
+  spec.layout = ParameterLayout::Flat(3);
+  spec.optimizer.config = SgdConfig{};
+  spec.durability.mode = Durability::Mode::kEveryTick;
+  spec.durability_set = true;
+  auto refused = manager.Create(spec);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("needs a data directory"));
+  spec.durability_set = false;
+  auto created = manager.Create(spec);
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ((*created)->settings().durability.mode, Durability::Mode::kNone);
+}
+
+}  // namespace
+}  // namespace basin
