@@ -475,6 +475,12 @@ grpc::Status OptimizerService::RunObjective(grpc::ServerContext* context, const 
       result = grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
       break;
     }
+    if (draining_) {
+      result = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            absl::StrCat("the server is shutting down; the run stopped after ", k - 1, " of ",
+                                         request->ticks(), " ticks"));
+      break;
+    }
     absl::Status s = session->WithMutableOptimizer(
         [&](auto& o) { return DriveObjective(o, f, 1, spec.data_seed); });
     if (!s.ok()) return ToGrpcStatus(s);
