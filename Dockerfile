@@ -54,8 +54,8 @@ RUN if ldd /usr/local/bin/basin-server /usr/local/bin/basin | grep -F 'not found
       exit 1; \
     fi
 
-# The server's data directory is ./basin-data: mount a volume at /var/lib/basin to keep it (sessions
-# live in memory until persistence lands; the volume is where they will be kept).
+# The server's data directory is ./basin-data (snapshots and logs, docs/persistence.md): mount a
+# volume at /var/lib/basin so sessions outlive the container.
 WORKDIR /var/lib/basin
 USER 10001:10001
 

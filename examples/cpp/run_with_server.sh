@@ -5,7 +5,7 @@ set -euo pipefail
 server=$1 program=$2
 shift 2
 log=$(mktemp)
-"$server" --listen=127.0.0.1:0 --metrics_listen=none >"$log" 2>&1 &
+"$server" --listen=127.0.0.1:0 --metrics_listen=none --data_dir=none >"$log" 2>&1 &
 pid=$!
 cleanup() {
   kill -TERM "$pid" 2>/dev/null || true

@@ -8,7 +8,7 @@ server=$1 flagfile=$2
 log=$(mktemp)
 trap 'kill -KILL "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
 
-"$server" --flagfile="$flagfile" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 >"$log" 2>&1 &
+"$server" --flagfile="$flagfile" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --data_dir=none >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
   grep -q '^basin-server metrics on ' "$log" && break

@@ -238,8 +238,11 @@ class E2E:
                     self.fail(f"alert {name}: expr {e}: {expr}")
 
     def start_server(self):
+        # Sessions persist (periodic, snapshotted every second), so the snapshot metrics have data.
         proc, log = self.spawn("basin-server", [self.args.server, "--listen=127.0.0.1:0",
-                                                "--metrics_listen=127.0.0.1:0"])
+                                                "--metrics_listen=127.0.0.1:0",
+                                                f"--data_dir={os.path.join(self.tmp, 'basin-data')}",
+                                                "--snapshot_interval=1s"])
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
             text = tail(log, 1000)

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 
 export async function startServer({ binary = process.env.BASIN_SERVER, args = [], timeoutMs = 20000 } = {}) {
   if (!binary) throw new Error('set BASIN_SERVER to the path of basin-server');
-  const child = spawn(binary, ['--listen=127.0.0.1:0', '--metrics_listen=none', ...args], {
+  const child = spawn(binary, ['--listen=127.0.0.1:0', '--metrics_listen=none', '--data_dir=none', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

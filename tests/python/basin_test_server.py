@@ -37,7 +37,7 @@ class BasinServer:
         self.output: List[str] = []
 
     def start(self, timeout: float = 30.0) -> "BasinServer":
-        args = [self.binary, "--listen=127.0.0.1:0", "--metrics_listen=none", *self.extra_args]
+        args = [self.binary, "--listen=127.0.0.1:0", "--metrics_listen=none", "--data_dir=none", *self.extra_args]
         self.process = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         )
