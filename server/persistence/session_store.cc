@@ -69,8 +69,10 @@ absl::StatusOr<SessionStore::Loaded> SessionStore::Load(const std::string& id) c
     const auto& [first, log_path] = logs[i];
     BASIN_ASSIGN_OR_RETURN(std::string log_bytes, ReadFile(log_path));
     auto contents = ParseWal(log_bytes);
-    if (!contents.ok() && i + 1 == logs.size() && log_bytes.size() < 16) {
-      // A log whose header was being written when the process died: it holds no record.
+    const bool header_cut_short = log_bytes.size() < EncodeWalHeader(id, first).size() ||
+                                  log_bytes.find_first_not_of('\0') == std::string::npos;
+    if (!contents.ok() && i + 1 == logs.size() && header_cut_short) {
+      // The newest log, cut short before its header was whole: it holds no record.
       BASIN_RETURN_IF_ERROR(RemovePath(log_path));
       continue;
     }

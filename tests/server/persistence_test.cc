@@ -188,6 +188,18 @@ TEST_F(PersistenceTest, TornLogTailIsCutAndEverythingBeforeItReplays) {
   EXPECT_FALSE(fs::exists(log)) << "replayed logs give way to a snapshot and a new log";
 }
 
+TEST_F(PersistenceTest, ALogCutShortInItsHeaderHoldsNothingAndIsDropped) {
+  auto live = Create(NoisyEmcmc(), Durability::Mode::kEveryTick);
+  for (int64_t t = 0; t < 3; ++t) Submit(*live, t);
+  ASSERT_TRUE(live->Snapshot().ok());
+  Restarted r = CrashImage("crash", [&](const fs::path& dir) {
+    // A compaction that died while creating the next log: its header half written.
+    std::ofstream(dir / "sessions" / live->id() / "wal-00000000000000000099", std::ios::binary) << "BASNWA";
+  });
+  EXPECT_EQ(r.recovery.failed, 0);
+  EXPECT_EQ(State(**r.manager->Get(live->id())), State(*live));
+}
+
 TEST_F(PersistenceTest, DamagedSnapshotOrLogIsReportedFailedWhileTheOthersRecover) {
   auto good = Create(SgdConfig{}, Durability::Mode::kEveryTick);
   auto bad_snapshot = Create(SgdConfig{}, Durability::Mode::kPeriodic);
