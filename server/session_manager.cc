@@ -228,10 +228,10 @@ std::vector<std::shared_ptr<Session>> SessionManager::Persisted() const {
   return out;
 }
 
-int SessionManager::SnapshotDue(absl::Time now) {
+int SessionManager::SnapshotIf(const std::function<bool(const Session&)>& due) {
   int failures = 0;
   for (const auto& session : Persisted()) {
-    if (!session->SnapshotDue(now, snapshot_interval_)) continue;
+    if (!due(*session)) continue;
     absl::Status s = session->Snapshot();
     if (!s.ok()) {
       ++failures;
@@ -241,17 +241,13 @@ int SessionManager::SnapshotDue(absl::Time now) {
   return failures;
 }
 
+int SessionManager::SnapshotDue(absl::Time now) {
+  return SnapshotIf([&](const Session& s) { return s.SnapshotDue(now, snapshot_interval_); });
+}
+
 int SessionManager::SnapshotAll() {
-  int failures = 0;
-  for (const auto& session : Persisted()) {
-    if (!session->SnapshotDue(absl::InfiniteFuture(), absl::ZeroDuration())) continue;
-    absl::Status s = session->Snapshot();
-    if (!s.ok()) {
-      ++failures;
-      std::fprintf(stderr, "basin-server: %s\n", s.ToString().c_str());
-    }
-  }
-  return failures;
+  // Every session that changed since its last snapshot, whatever its interval.
+  return SnapshotIf([](const Session& s) { return s.SnapshotDue(absl::InfiniteFuture(), absl::ZeroDuration()); });
 }
 
 std::map<std::string, std::string> SessionManager::Failed() const {

@@ -104,6 +104,8 @@ class SessionManager {
   absl::Status CheckMetricsRunAvailable(const std::string& label) const;
 
   std::vector<std::shared_ptr<Session>> Persisted() const;
+  // Snapshots the persisted sessions `due` picks; returns how many failed (each is logged).
+  int SnapshotIf(const std::function<bool(const Session&)>& due);
 
   const ServerLimits limits_;
   ServerMetrics* const metrics_;
