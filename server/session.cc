@@ -10,21 +10,15 @@
 namespace basin {
 namespace {
 
-template <typename Real>
-WalRecord GradientRecord(int worker, int64_t tick, double loss, double batch_size, absl::Span<const Real>) {
+WalRecord GradientRecord(int worker, int64_t tick, double loss, double batch_size, DType dtype) {
   WalRecord record;
   record.kind = WalRecord::Kind::kGradient;
   record.worker = worker;
   record.tick = tick;
   record.loss = loss;
   record.batch_size = batch_size;
-  record.dtype = DTypeOf<Real>();
+  record.dtype = dtype;
   return record;
-}
-
-template <typename Real>
-absl::string_view AsBytes(absl::Span<const Real> values) {
-  return absl::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(Real));
 }
 
 }  // namespace
@@ -204,11 +198,14 @@ absl::StatusOr<TickOutcome> Session::SubmitSync(Optimizer<Real>& o, int worker, 
     return TickOutcome::kDuplicate;
   }
   // Check now so a bad gradient is refused to its sender, not logged or discovered at the quorum.
-  absl::Status checked = o.CheckGradient(gradient, loss);
-  if (!checked.ok()) return checked;
+  // (Applied alone and unlogged, Tell's own check suffices: no second pass on the hot path.)
+  if (wal_ != nullptr || workers_.quorum > 1) {
+    absl::Status checked = o.CheckGradient(gradient, loss);
+    if (!checked.ok()) return checked;
+  }
   const bool closes_tick = static_cast<int>(pending_.size()) + 1 >= workers_.quorum;
-  absl::Status logged = LogLocked(GradientRecord(worker, tick, loss, batch_size, gradient),
-                                  AsBytes(gradient), o.tick() + (closes_tick ? 1 : 0));
+  absl::Status logged = LogLocked(GradientRecord(worker, tick, loss, batch_size, DTypeOf<Real>()),
+                                  ValueBytes(gradient), o.tick() + (closes_tick ? 1 : 0));
   if (!logged.ok()) return logged;
   dirty_ = true;
   if (workers_.quorum == 1) {
@@ -259,9 +256,12 @@ absl::StatusOr<TickOutcome> Session::SubmitAsync(Optimizer<Real>& o, int worker,
                                            " ticks old; the session allows ", workers_.max_staleness,
                                            ": fetch the current query point and recompute"));
   }
-  absl::Status s = o.CheckGradient(gradient, loss);
-  if (!s.ok()) return s;
-  s = LogLocked(GradientRecord(worker, tick, loss, 1, gradient), AsBytes(gradient), o.tick() + 1);
+  if (wal_ != nullptr) {  // refused before it is logged; unlogged, Tell checks it
+    absl::Status checked = o.CheckGradient(gradient, loss);
+    if (!checked.ok()) return checked;
+  }
+  absl::Status s =
+      LogLocked(GradientRecord(worker, tick, loss, 1, DTypeOf<Real>()), ValueBytes(gradient), o.tick() + 1);
   if (!s.ok()) return s;
   dirty_ = true;
   s = TellCounted(o, gradient, loss);

@@ -174,9 +174,7 @@ absl::Status Session::SetParameters(bool anchor, absl::Span<const Real> values) 
   WalRecord record;
   record.kind = anchor ? WalRecord::Kind::kSetAnchor : WalRecord::Kind::kSetModel;
   record.dtype = DTypeOf<Real>();
-  BASIN_RETURN_IF_ERROR(LogLocked(
-      record, absl::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(Real)),
-      o.tick()));
+  BASIN_RETURN_IF_ERROR(LogLocked(record, ValueBytes(values), o.tick()));
   dirty_ = true;
   return anchor ? o.SetAnchor(values) : o.SetModel(values);
 }

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "core/dtype.h"
 
 namespace basin {
@@ -25,6 +26,13 @@ struct WalRecord {
   DType dtype = DType::kF32;
   std::string values;      // little-endian elements of dtype
 };
+
+// The bytes a record's values are written from: the elements as they lie in memory
+// (little-endian, as every basin format).
+template <typename Real>
+absl::string_view ValueBytes(absl::Span<const Real> values) {
+  return absl::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(Real));
+}
 
 // A log file: a header, then records, each framed as u32 length, u32 crc32c, payload.
 //   header: "BASNWAL1" string session_id u64 first_seq u32 crc32c(header)
