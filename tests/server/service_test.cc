@@ -124,6 +124,31 @@ TEST_F(ServiceTest, BadSpecsAreInvalidArgumentAndCreateNothing) {
                 samples { which: WHICH_ANCHOR }
               })pb",
          grpc::StatusCode::INVALID_ARGUMENT, "sgd has none (only emcmc does)");
+  expect(R"pb(spec {
+                tensors { name: "x" shape: 2 }
+                optimizer { sgd {} }
+                durability { snapshot_interval_seconds: -1 }
+              })pb",
+         grpc::StatusCode::INVALID_ARGUMENT, "spec.durability.snapshot_interval_seconds must be in [0, 1 year], got -1");
+  expect(R"pb(spec {
+                tensors { name: "x" shape: 2 }
+                optimizer { sgd {} }
+                durability { snapshot_interval_seconds: nan }
+              })pb",
+         grpc::StatusCode::INVALID_ARGUMENT, "snapshot_interval_seconds must be in [0, 1 year], got nan");
+  // This server has no data directory: a durability it cannot keep is refused, not ignored.
+  expect(R"pb(spec {
+                tensors { name: "x" shape: 2 }
+                optimizer { sgd {} }
+                durability { mode: MODE_EVERY_TICK }
+              })pb",
+         grpc::StatusCode::FAILED_PRECONDITION, "durability every_tick needs a data directory");
+  v1::CreateSessionRequest unknown_mode = Request(R"pb(spec { tensors { name: "x" shape: 2 } optimizer { sgd {} } })pb");
+  unknown_mode.mutable_spec()->mutable_durability()->set_mode(static_cast<v1::Durability::Mode>(9));
+  v1::Session session;
+  const grpc::Status s = Create(unknown_mode, &session);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("spec.durability.mode has no value 9"));
   EXPECT_EQ(server_->sessions().num_sessions(), 0);
 }
 
