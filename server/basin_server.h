@@ -2,6 +2,7 @@
 #define BASIN_SERVER_BASIN_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,10 +10,12 @@
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
 #include "prometheus/exposer.h"
+#include "server/auth.h"
 #include "server/optimizer_service.h"
 #include "server/server_metrics.h"
 #include "server/session_collector.h"
 #include "server/session_manager.h"
+#include "server/tls_credentials.h"
 
 namespace basin {
 
@@ -21,11 +24,18 @@ struct ServerOptions {
   // Where Prometheus scrapes GET /metrics; empty: no HTTP endpoint (the metrics are still kept).
   std::string metrics_listen;
   ServerLimits limits;
+  // TLS or mutual TLS from PEM files; none named: plaintext (docs/security.md).
+  TlsFiles tls;
+  // Bearer tokens → tenants (TokenMap's format); empty: no authentication, every caller is the
+  // default tenant "".
+  std::string auth_tokens_file;
 };
 
 // basin-server in one object: the Optimizer service, grpc.health.v1.Health (service "" and
 // "basin.v1.Optimizer") and server reflection on one port, with keepalive settings that accept
-// the clients' pings; the metrics of docs/metrics.md, on their own HTTP port.
+// the clients' pings; the metrics of docs/metrics.md, on their own HTTP port. With TLS files the
+// port speaks TLS; with tokens every Optimizer call needs one, while health and reflection stay
+// open to probes.
 class BasinServer {
  public:
   static absl::StatusOr<std::unique_ptr<BasinServer>> Start(const ServerOptions& options);
@@ -47,11 +57,12 @@ class BasinServer {
   void Wait();
 
  private:
-  explicit BasinServer(const ServerOptions& options);
+  BasinServer(const ServerOptions& options, std::optional<TokenMap> tokens);
 
   ServerMetrics metrics_;
   SessionManager sessions_;
   std::shared_ptr<SessionCollector> session_collector_;
+  const std::optional<TokenMap> tokens_;
   OptimizerService service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<prometheus::Exposer> exposer_;

@@ -33,13 +33,14 @@ absl::Status WorkerPolicy::Check(int64_t ticks_per_step) const {
 }
 
 Session::Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers, std::string metrics_run,
-                 ServerMetrics* metrics)
+                 ServerMetrics* metrics, std::string tenant)
     : id_(std::move(id)),
       layout_(std::visit([](const auto& o) { return o->layout(); }, optimizer)),
       dtype_(std::visit([](const auto& o) { return o->dtype(); }, optimizer)),
       spec_(std::visit([](const auto& o) { return o->spec(); }, optimizer)),
       workers_(workers),
       metrics_run_(std::move(metrics_run)),
+      tenant_(std::move(tenant)),
       metrics_(metrics),
       series_(metrics == nullptr ? nullptr : metrics->ForOptimizer(OptimizerName(spec_.config))),
       optimizer_(std::move(optimizer)) {}

@@ -61,9 +61,9 @@ struct QueryPoint {
 class Session {
  public:
   // `metrics_run` is the session's per-run metrics label ("" for none); `metrics` (may be null)
-  // receives its ticks, steps and stale gradients.
+  // receives its ticks, steps and stale gradients; `tenant` owns the session ("" by default).
   Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers, std::string metrics_run = "",
-          ServerMetrics* metrics = nullptr);
+          ServerMetrics* metrics = nullptr, std::string tenant = "");
 
   const std::string& id() const { return id_; }
   const ParameterLayout& layout() const { return layout_; }
@@ -71,6 +71,7 @@ class Session {
   const OptimizerSpec& spec() const { return spec_; }
   const WorkerPolicy& workers() const { return workers_; }
   const std::string& metrics_run() const { return metrics_run_; }
+  const std::string& tenant() const { return tenant_; }
   // The metrics series of this session's optimizer; nullptr without metrics.
   const OptimizerSeries* series() const { return series_; }
 
@@ -135,6 +136,7 @@ class Session {
   const OptimizerSpec spec_;
   const WorkerPolicy workers_;
   const std::string metrics_run_;
+  const std::string tenant_;
   ServerMetrics* const metrics_;
   const OptimizerSeries* const series_;
 

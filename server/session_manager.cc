@@ -26,6 +26,12 @@ absl::Status CheckMetricsRunLabel(const std::string& label) {
   return absl::OkStatus();
 }
 
+std::string DescribeTenant(const std::string& tenant) {
+  return tenant.empty() ? "the default tenant" : absl::StrCat("tenant '", tenant, "'");
+}
+
+absl::Status NoSession(const std::string& id) { return absl::NotFoundError(absl::StrCat("no session '", id, "'")); }
+
 }  // namespace
 
 std::string SessionManager::NewId() {
@@ -36,7 +42,7 @@ std::string SessionManager::NewId() {
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Replay(const CreateSessionSpec& spec) const {
   if (spec.request_id.empty()) return nullptr;
-  auto it = requests_.find(spec.request_id);
+  auto it = requests_.find({spec.tenant, spec.request_id});
   if (it == requests_.end()) return nullptr;
   if (it->second.fingerprint != spec.fingerprint) {
     return absl::AlreadyExistsError(absl::StrCat("request_id '", spec.request_id,
@@ -51,24 +57,51 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Replay(const CreateSess
   return session->second;
 }
 
-absl::Status SessionManager::CheckRoomForOneMore() const {
+absl::Status SessionManager::CheckRoomForOneMore(const std::string& tenant) const {
   if (static_cast<int64_t>(sessions_.size()) >= limits_.max_sessions) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("the server holds ", sessions_.size(), " sessions, its limit (--max_sessions)"));
+    return absl::ResourceExhaustedError(absl::StrCat("the server holds ", sessions_.size(),
+                                                     " sessions, its limit (--max_sessions ", limits_.max_sessions, ")"));
+  }
+  auto usage = usage_.find(tenant);
+  const int64_t held = usage == usage_.end() ? 0 : usage->second.sessions;
+  if (limits_.max_sessions_per_tenant > 0 && held >= limits_.max_sessions_per_tenant) {
+    return absl::ResourceExhaustedError(absl::StrCat(DescribeTenant(tenant), " holds ", held,
+                                                     " sessions, its limit (--max_sessions_per_tenant ",
+                                                     limits_.max_sessions_per_tenant, ")"));
   }
   return absl::OkStatus();
 }
 
-absl::Status SessionManager::CheckMetricsRunAvailable(const std::string& label) const {
+absl::Status SessionManager::CheckRoomForState(const std::string& tenant, int64_t bytes) const {
+  if (total_state_bytes_ + bytes > limits_.max_total_state_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("the session needs ", bytes, " bytes of state; the server holds ",
+                                                     total_state_bytes_, " of its limit ",
+                                                     limits_.max_total_state_bytes, " (--max_total_state_bytes)"));
+  }
+  auto usage = usage_.find(tenant);
+  const int64_t held = usage == usage_.end() ? 0 : usage->second.state_bytes;
+  if (limits_.max_state_bytes_per_tenant > 0 && held + bytes > limits_.max_state_bytes_per_tenant) {
+    return absl::ResourceExhaustedError(absl::StrCat("the session needs ", bytes, " bytes of state; ",
+                                                     DescribeTenant(tenant), " holds ", held, " of its limit ",
+                                                     limits_.max_state_bytes_per_tenant,
+                                                     " (--max_state_bytes_per_tenant)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SessionManager::CheckMetricsRunAvailable(const std::string& label, const std::string& tenant) const {
   if (label.empty()) return absl::OkStatus();
-  if (metrics_runs_.count(label) != 0) {
-    return absl::AlreadyExistsError(absl::StrCat("metrics_run '", label, "' is in use by session ",
-                                                 metrics_runs_.at(label)->id(), "; labels are unique"));
+  if (auto owner = metrics_runs_.find(label); owner != metrics_runs_.end()) {
+    // Labels are server-wide (they are Prometheus labels); another tenant's session id stays hidden.
+    const std::string session =
+        owner->second->tenant() == tenant ? absl::StrCat("session ", owner->second->id()) : "another tenant's session";
+    return absl::AlreadyExistsError(
+        absl::StrCat("metrics_run '", label, "' is in use by ", session, "; labels are unique server-wide"));
   }
   if (static_cast<int64_t>(metrics_runs_.size()) >= limits_.max_metric_runs) {
     return absl::ResourceExhaustedError(absl::StrCat("the server holds ", metrics_runs_.size(),
-                                                     " sessions with a metrics_run label, its limit "
-                                                     "(--max_metric_runs); create this one without a label"));
+                                                     " sessions with a metrics_run label, its limit (--max_metric_runs ",
+                                                     limits_.max_metric_runs, "); create this one without a label"));
   }
   return absl::OkStatus();
 }
@@ -83,17 +116,19 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
     std::lock_guard<std::mutex> lock(mu_);
     BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
     if (earlier != nullptr) return earlier;
-    BASIN_RETURN_IF_ERROR(CheckRoomForOneMore());
-    BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run));
+    BASIN_RETURN_IF_ERROR(CheckRoomForOneMore(spec.tenant));
+    BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run, spec.tenant));
   }
   if (spec.layout.num_elements() > limits_.max_parameters_per_session) {
     return absl::ResourceExhaustedError(absl::StrCat("the layout has ", spec.layout.num_elements(),
                                                      " parameters; the limit per session is ",
-                                                     limits_.max_parameters_per_session));
+                                                     limits_.max_parameters_per_session,
+                                                     " (--max_parameters_per_session)"));
   }
   if (spec.workers.num_workers > limits_.max_workers_per_session) {
     return absl::ResourceExhaustedError(absl::StrCat("workers.num_workers is ", spec.workers.num_workers,
-                                                     "; the limit per session is ", limits_.max_workers_per_session));
+                                                     "; the limit per session is ", limits_.max_workers_per_session,
+                                                     " (--max_workers_per_session)"));
   }
   // Built outside the lock: allocation and initial values can take a while for a large model.
   BASIN_ASSIGN_OR_RETURN(AnyOptimizer optimizer, CreateAnyOptimizer(spec.optimizer, spec.layout, spec.dtype));
@@ -105,35 +140,39 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
   // Again under the lock: a concurrent Create may have won the race.
   BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
   if (earlier != nullptr) return earlier;
-  BASIN_RETURN_IF_ERROR(CheckRoomForOneMore());
-  BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run));
-  auto session = std::make_shared<Session>(NewId(), std::move(optimizer), spec.workers, spec.metrics_run, metrics_);
+  BASIN_RETURN_IF_ERROR(CheckRoomForOneMore(spec.tenant));
+  BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run, spec.tenant));
+  auto session = std::make_shared<Session>(NewId(), std::move(optimizer), spec.workers, spec.metrics_run, metrics_,
+                                           spec.tenant);
   const int64_t bytes = session->state_bytes();
-  if (total_state_bytes_ + bytes > limits_.max_total_state_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("the session needs ", bytes, " bytes of state; the server holds ",
-                                                     total_state_bytes_, " of its limit ",
-                                                     limits_.max_total_state_bytes));
-  }
+  BASIN_RETURN_IF_ERROR(CheckRoomForState(spec.tenant, bytes));
   total_state_bytes_ += bytes;
+  Usage& usage = usage_[spec.tenant];
+  ++usage.sessions;
+  usage.state_bytes += bytes;
   sessions_.emplace(session->id(), session);
-  if (!spec.request_id.empty()) requests_[spec.request_id] = Request{spec.fingerprint, session->id()};
+  if (!spec.request_id.empty()) requests_[{spec.tenant, spec.request_id}] = Request{spec.fingerprint, session->id()};
   if (!spec.metrics_run.empty()) metrics_runs_.emplace(spec.metrics_run, session);
   if (session->series() != nullptr) session->series()->sessions_created->Increment();
   return session;
 }
 
-absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const std::string& id) const {
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const std::string& tenant, const std::string& id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(id);
-  if (it == sessions_.end()) return absl::NotFoundError(absl::StrCat("no session '", id, "'"));
+  if (it == sessions_.end() || it->second->tenant() != tenant) return NoSession(id);
   return it->second;
 }
 
-absl::Status SessionManager::Delete(const std::string& id) {
+absl::Status SessionManager::Delete(const std::string& tenant, const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(id);
-  if (it == sessions_.end()) return absl::NotFoundError(absl::StrCat("no session '", id, "'"));
-  total_state_bytes_ -= it->second->state_bytes();
+  if (it == sessions_.end() || it->second->tenant() != tenant) return NoSession(id);
+  const int64_t bytes = it->second->state_bytes();
+  total_state_bytes_ -= bytes;
+  auto usage = usage_.find(tenant);
+  usage->second.state_bytes -= bytes;
+  if (--usage->second.sessions == 0) usage_.erase(usage);
   it->second->Close();  // streams still holding it stop at their next gradient
   if (!it->second->metrics_run().empty()) metrics_runs_.erase(it->second->metrics_run());
   if (it->second->series() != nullptr) it->second->series()->sessions_deleted->Increment();
@@ -141,7 +180,8 @@ absl::Status SessionManager::Delete(const std::string& id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<SessionManager::Page> SessionManager::List(int page_size, const std::string& page_token) const {
+absl::StatusOr<SessionManager::Page> SessionManager::List(const std::string& tenant, int page_size,
+                                                          const std::string& page_token) const {
   if (page_size < 0 || page_size > 1000) {
     return absl::InvalidArgumentError(absl::StrCat("page_size must be in [0, 1000], got ", page_size));
   }
@@ -149,10 +189,14 @@ absl::StatusOr<SessionManager::Page> SessionManager::List(int page_size, const s
   std::lock_guard<std::mutex> lock(mu_);
   Page page;
   auto it = page_token.empty() ? sessions_.begin() : sessions_.upper_bound(page_token);
-  for (; it != sessions_.end() && static_cast<int>(page.sessions.size()) < page_size; ++it) {
+  auto skip_other_tenants = [&] {
+    while (it != sessions_.end() && it->second->tenant() != tenant) ++it;
+  };
+  for (skip_other_tenants(); it != sessions_.end() && static_cast<int>(page.sessions.size()) < page_size;
+       ++it, skip_other_tenants()) {
     page.sessions.push_back(it->second);
   }
-  if (it != sessions_.end() && !page.sessions.empty()) page.next_page_token = page.sessions.back()->id();
+  if (it != sessions_.end()) page.next_page_token = page.sessions.back()->id();
   return page;
 }
 
