@@ -14,12 +14,14 @@ namespace basin {
 
 constexpr char kServiceName[] = "basin.v1.Optimizer";
 
-BasinServer::BasinServer(const ServerOptions& options, std::unique_ptr<SessionStore> store)
+BasinServer::BasinServer(const ServerOptions& options, std::unique_ptr<SessionStore> store,
+                         std::optional<TokenMap> tokens)
     : metrics_(BASIN_VERSION),
       store_(std::move(store)),
       sessions_(options.limits, &metrics_, store_.get(), options.snapshot_interval),
       session_collector_(std::make_shared<SessionCollector>(&sessions_)),
-      service_(&sessions_, &metrics_) {}
+      tokens_(std::move(tokens)),
+      service_(&sessions_, &metrics_, tokens_.has_value() ? &*tokens_ : nullptr) {}
 
 std::vector<std::weak_ptr<prometheus::Collectable>> BasinServer::collectables() const {
   return {metrics_.registry(), session_collector_};
@@ -82,6 +84,17 @@ void BasinServer::StopSnapshots() {
 }
 
 absl::StatusOr<std::unique_ptr<BasinServer>> BasinServer::Start(const ServerOptions& options) {
+  // Files first: a bad one is a start-up error naming it, before anything listens.
+  auto credentials = ServerCredentialsFrom(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  std::optional<TokenMap> tokens;
+  if (!options.auth_tokens_file.empty()) {
+    auto loaded = LoadTokens(options.auth_tokens_file);
+    if (!loaded.ok()) {
+      return absl::Status(loaded.status().code(), absl::StrCat("--auth_tokens_file ", loaded.status().message()));
+    }
+    tokens = *std::move(loaded);
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   std::unique_ptr<SessionStore> store;
@@ -90,12 +103,12 @@ absl::StatusOr<std::unique_ptr<BasinServer>> BasinServer::Start(const ServerOpti
     if (!opened.ok()) return opened.status();
     store = *std::move(opened);
   }
-  std::unique_ptr<BasinServer> server(new BasinServer(options, std::move(store)));
+  std::unique_ptr<BasinServer> server(new BasinServer(options, std::move(store), std::move(tokens)));
   // Every session is back before the port opens: no client sees a half-recovered server.
   server->recovery_ = server->sessions_.Recover();
   if (server->store_ != nullptr) server->snapshots_ = std::thread([s = server.get()] { s->RunSnapshots(); });
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(options.listen, *credentials, &server->port_);
   builder.RegisterService(&server->service_);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<GrpcMetricsInterceptorFactory>(&server->metrics_, ServedMethods()));

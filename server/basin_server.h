@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <string>
 #include <vector>
@@ -12,10 +13,12 @@
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
 #include "prometheus/exposer.h"
+#include "server/auth.h"
 #include "server/optimizer_service.h"
 #include "server/server_metrics.h"
 #include "server/session_collector.h"
 #include "server/session_manager.h"
+#include "server/tls_credentials.h"
 
 namespace basin {
 
@@ -28,11 +31,18 @@ struct ServerOptions {
   // none.
   std::string data_dir;
   absl::Duration snapshot_interval = absl::Seconds(30);  // periodic sessions' default
+  // TLS or mutual TLS from PEM files; none named: plaintext (docs/security.md).
+  TlsFiles tls;
+  // Bearer tokens → tenants (TokenMap's format); empty: no authentication, every caller is the
+  // default tenant "".
+  std::string auth_tokens_file;
 };
 
 // basin-server in one object: the Optimizer service, grpc.health.v1.Health (service "" and
 // "basin.v1.Optimizer") and server reflection on one port, with keepalive settings that accept
-// the clients' pings; the metrics of docs/metrics.md, on their own HTTP port.
+// the clients' pings; the metrics of docs/metrics.md, on their own HTTP port. With TLS files the
+// port speaks TLS; with tokens every Optimizer call needs one, while health and reflection stay
+// open to probes.
 class BasinServer {
  public:
   static absl::StatusOr<std::unique_ptr<BasinServer>> Start(const ServerOptions& options);
@@ -55,7 +65,7 @@ class BasinServer {
   const SessionManager::Recovery& recovery() const { return recovery_; }
 
  private:
-  BasinServer(const ServerOptions& options, std::unique_ptr<SessionStore> store);
+  BasinServer(const ServerOptions& options, std::unique_ptr<SessionStore> store, std::optional<TokenMap> tokens);
   // Snapshots sessions as their intervals pass until Drain stops it.
   void RunSnapshots();
   void StopSnapshots();
@@ -64,6 +74,7 @@ class BasinServer {
   std::unique_ptr<SessionStore> store_;
   SessionManager sessions_;
   std::shared_ptr<SessionCollector> session_collector_;
+  const std::optional<TokenMap> tokens_;
   OptimizerService service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<prometheus::Exposer> exposer_;

@@ -88,11 +88,13 @@ bool OptimizerService::WaitForStreamsToEnd(absl::Time deadline) {
   return streams_changed_.wait_until(lock, absl::ToChronoTime(deadline), [this] { return open_streams_ == 0; });
 }
 
-grpc::Status OptimizerService::CreateSession(grpc::ServerContext*, const v1::CreateSessionRequest* request,
+grpc::Status OptimizerService::CreateSession(grpc::ServerContext* context, const v1::CreateSessionRequest* request,
                                              v1::Session* response) {
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
   if (draining_) return Draining();
   auto spec = CreateSessionSpecFromProto(*request);
   if (!spec.ok()) return ToGrpcStatus(spec.status());
+  spec->tenant = tenant;
   if (request->initial_values_size() > 0) {
     spec->initialize = [&](AnyOptimizer& any) -> absl::Status {
       return std::visit(
@@ -117,39 +119,44 @@ grpc::Status OptimizerService::CreateSession(grpc::ServerContext*, const v1::Cre
   return grpc::Status::OK;
 }
 
-grpc::Status OptimizerService::GetSession(grpc::ServerContext*, const v1::GetSessionRequest* request,
+grpc::Status OptimizerService::GetSession(grpc::ServerContext* context, const v1::GetSessionRequest* request,
                                           v1::Session* response) {
-  auto session = sessions_->Get(request->session_id());
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
+  auto session = sessions_->Get(tenant, request->session_id());
   if (!session.ok()) return ToGrpcStatus(session.status());
   *response = SessionToProto(**session);
   return grpc::Status::OK;
 }
 
-grpc::Status OptimizerService::ListSessions(grpc::ServerContext*, const v1::ListSessionsRequest* request,
+grpc::Status OptimizerService::ListSessions(grpc::ServerContext* context, const v1::ListSessionsRequest* request,
                                             v1::ListSessionsResponse* response) {
-  auto page = sessions_->List(request->page_size(), request->page_token());
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
+  auto page = sessions_->List(tenant, request->page_size(), request->page_token());
   if (!page.ok()) return ToGrpcStatus(page.status());
   for (const auto& session : page->sessions) *response->add_sessions() = SessionToProto(*session);
   response->set_next_page_token(page->next_page_token);
   return grpc::Status::OK;
 }
 
-grpc::Status OptimizerService::DeleteSession(grpc::ServerContext*, const v1::DeleteSessionRequest* request,
+grpc::Status OptimizerService::DeleteSession(grpc::ServerContext* context, const v1::DeleteSessionRequest* request,
                                              v1::DeleteSessionResponse*) {
-  return ToGrpcStatus(sessions_->Delete(request->session_id()));
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
+  return ToGrpcStatus(sessions_->Delete(tenant, request->session_id()));
 }
 
-grpc::Status OptimizerService::GetSessionStats(grpc::ServerContext*, const v1::GetSessionStatsRequest* request,
+grpc::Status OptimizerService::GetSessionStats(grpc::ServerContext* context, const v1::GetSessionStatsRequest* request,
                                                v1::SessionStats* response) {
-  auto session = sessions_->Get(request->session_id());
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
+  auto session = sessions_->Get(tenant, request->session_id());
   if (!session.ok()) return ToGrpcStatus(session.status());
   *response = SessionStatsToProto(**session);
   return grpc::Status::OK;
 }
 
-grpc::Status OptimizerService::ListSamples(grpc::ServerContext*, const v1::ListSamplesRequest* request,
+grpc::Status OptimizerService::ListSamples(grpc::ServerContext* context, const v1::ListSamplesRequest* request,
                                            v1::ListSamplesResponse* response) {
-  auto session = sessions_->Get(request->session_id());
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
+  auto session = sessions_->Get(tenant, request->session_id());
   if (!session.ok()) return ToGrpcStatus(session.status());
   (*session)->WithOptimizer([&](const auto& o) {
     int32_t index = 0;
@@ -174,13 +181,14 @@ namespace basin {
 
 grpc::Status OptimizerService::Train(grpc::ServerContext* context,
                                      grpc::ServerReaderWriter<v1::TrainResponse, v1::TrainRequest>* stream) {
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
   StreamGuard guard(this);
   if (draining_) return Draining();
   v1::TrainRequest request;
   if (!stream->Read(&request)) return grpc::Status::OK;  // the client closed before attaching
   if (!request.has_attach()) return Invalid("the first Train message must be an attach");
   const v1::Attach& attach = request.attach();
-  auto session = sessions_->Get(attach.session_id());
+  auto session = sessions_->Get(tenant, attach.session_id());
   if (!session.ok()) return ToGrpcStatus(session.status());
   const int workers = (*session)->workers().num_workers;
   if (attach.worker_id() < 0 || attach.worker_id() >= workers) {
@@ -302,9 +310,10 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
 
 // --- Parameters ----------------------------------------------------------------------------------
 
-grpc::Status OptimizerService::PutParameters(grpc::ServerContext*,
+grpc::Status OptimizerService::PutParameters(grpc::ServerContext* context,
                                              grpc::ServerReader<v1::PutParametersRequest>* reader,
                                              v1::PutParametersResponse* response) {
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
   v1::PutParametersRequest request;
   if (!reader->Read(&request) || !request.has_target()) {
     return Invalid("the first PutParameters message must be a target");
@@ -314,7 +323,7 @@ grpc::Status OptimizerService::PutParameters(grpc::ServerContext*,
       target.which() != v1::PARAMETER_SET_UNSPECIFIED) {
     return Invalid(absl::StrCat("target.which must be MODEL or ANCHOR, got ", v1::ParameterSet_Name(target.which())));
   }
-  auto session = sessions_->Get(target.session_id());
+  auto session = sessions_->Get(tenant, target.session_id());
   if (!session.ok()) return ToGrpcStatus(session.status());
   grpc::Status s = (*session)->dtype() == DType::kF32 ? PutLoop<float>(reader, **session, target)
                                                       : PutLoop<double>(reader, **session, target);
@@ -341,9 +350,10 @@ grpc::Status OptimizerService::PutLoop(grpc::ServerReader<v1::PutParametersReque
   return ToGrpcStatus(s);
 }
 
-grpc::Status OptimizerService::GetParameters(grpc::ServerContext*, const v1::GetParametersRequest* request,
+grpc::Status OptimizerService::GetParameters(grpc::ServerContext* context, const v1::GetParametersRequest* request,
                                              grpc::ServerWriter<v1::GetParametersResponse>* writer) {
-  auto session = sessions_->Get(request->session_id());
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
+  auto session = sessions_->Get(tenant, request->session_id());
   if (!session.ok()) return ToGrpcStatus(session.status());
   auto dtype = OutgoingDType(request->dtype(), "dtype");
   if (!dtype.ok()) return ToGrpcStatus(dtype.status());
@@ -404,6 +414,7 @@ grpc::Status OptimizerService::GetParameters(grpc::ServerContext*, const v1::Get
 
 grpc::Status OptimizerService::RunObjective(grpc::ServerContext* context, const v1::RunObjectiveRequest* request,
                                             grpc::ServerWriter<v1::RunObjectiveProgress>* writer) {
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
   if (draining_) return Draining();
   const v1::ObjectiveSpec& p = request->objective();
   ObjectiveSpec spec;
@@ -430,7 +441,7 @@ grpc::Status OptimizerService::RunObjective(grpc::ServerContext* context, const 
 
   std::shared_ptr<Session> session;
   if (!request->session_id().empty()) {
-    auto found = sessions_->Get(request->session_id());
+    auto found = sessions_->Get(tenant, request->session_id());
     if (!found.ok()) return ToGrpcStatus(found.status());
     session = *found;
     if (!(session->layout() == (*objective)->layout())) {
@@ -451,6 +462,7 @@ grpc::Status OptimizerService::RunObjective(grpc::ServerContext* context, const 
     }
     auto create_spec = CreateSessionSpecFromProto(create);
     if (!create_spec.ok()) return ToGrpcStatus(create_spec.status());
+    create_spec->tenant = tenant;
     const std::vector<double> start = (*objective)->InitialPoint();
     create_spec->initialize = [&](AnyOptimizer& any) -> absl::Status {
       return std::visit(
@@ -509,9 +521,10 @@ grpc::Status OptimizerService::RunObjective(grpc::ServerContext* context, const 
 
 // --- Checkpoints ---------------------------------------------------------------------------------
 
-grpc::Status OptimizerService::ExportSession(grpc::ServerContext*, const v1::ExportSessionRequest* request,
+grpc::Status OptimizerService::ExportSession(grpc::ServerContext* context, const v1::ExportSessionRequest* request,
                                              grpc::ServerWriter<v1::CheckpointChunk>* writer) {
-  auto session = sessions_->Get(request->session_id());
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
+  auto session = sessions_->Get(tenant, request->session_id());
   if (!session.ok()) return ToGrpcStatus(session.status());
   auto chunk_bytes =
       OutgoingChunkBytes(request->max_chunk_bytes(), sessions_->limits().max_chunk_bytes, "max_chunk_bytes");
@@ -537,8 +550,9 @@ grpc::Status OptimizerService::ExportSession(grpc::ServerContext*, const v1::Exp
   return grpc::Status::OK;
 }
 
-grpc::Status OptimizerService::ImportSession(grpc::ServerContext*, grpc::ServerReader<v1::ImportSessionRequest>* reader,
+grpc::Status OptimizerService::ImportSession(grpc::ServerContext* context, grpc::ServerReader<v1::ImportSessionRequest>* reader,
                                              v1::Session* response) {
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
   if (draining_) return Draining();
   // A checkpoint holds at most all the state the server may hold, plus samples; protobuf caps a
   // message at 2 GiB.
@@ -574,6 +588,7 @@ grpc::Status OptimizerService::ImportSession(grpc::ServerContext*, grpc::ServerR
                                      absl::StrCat("checkpoint state: ", optimizer.status().message())));
   }
   CreateSessionSpec spec;
+  spec.tenant = tenant;
   std::visit(
       [&](const auto& o) {
         spec.layout = o->layout();

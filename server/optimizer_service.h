@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 
 #include "basin/v1/optimizer_service.grpc.pb.h"
+#include "server/auth.h"
 #include "server/server_metrics.h"
 #include "server/session_manager.h"
 
@@ -15,10 +16,13 @@ namespace basin {
 
 // basin.v1.Optimizer over a SessionManager. Sync gRPC API: each stream runs on its own thread,
 // and a session's lock serializes its ticks. Once draining, new sessions and new Train streams
-// are refused with UNAVAILABLE while running ones finish their ticks.
+// are refused with UNAVAILABLE while running ones finish their ticks. With `tokens` (may be null:
+// no authentication) each call is made by the tenant of its bearer token and sees only that
+// tenant's sessions.
 class OptimizerService final : public v1::Optimizer::Service {
  public:
-  OptimizerService(SessionManager* sessions, ServerMetrics* metrics) : sessions_(sessions), metrics_(metrics) {}
+  OptimizerService(SessionManager* sessions, ServerMetrics* metrics, const TokenMap* tokens = nullptr)
+      : sessions_(sessions), metrics_(metrics), tokens_(tokens) {}
 
   void StartDraining() { draining_ = true; }
   bool draining() const { return draining_; }
@@ -71,6 +75,7 @@ class OptimizerService final : public v1::Optimizer::Service {
 
   SessionManager* sessions_;
   ServerMetrics* metrics_;
+  const TokenMap* tokens_;
   std::atomic<bool> draining_{false};
   std::mutex streams_mu_;
   std::condition_variable streams_changed_;

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "basin/v1/optimizer_service.pb.h"
+#include "core/status_macros.h"
 #include "grpcpp/support/status.h"
 #include "server/session.h"
 #include "server/session_manager.h"
@@ -14,6 +15,14 @@ namespace basin {
 
 // absl and gRPC share the canonical code numbering.
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// BASIN_ASSIGN_OR_RETURN for methods that return a grpc::Status.
+#define BASIN_GRPC_ASSIGN_OR_RETURN(lhs, expr) \
+  BASIN_GRPC_ASSIGN_OR_RETURN_IMPL(BASIN_STATUS_CONCAT(basin_grpc_statusor_, __LINE__), lhs, expr)
+#define BASIN_GRPC_ASSIGN_OR_RETURN_IMPL(statusor, lhs, expr)            \
+  auto statusor = (expr);                                                \
+  if (!statusor.ok()) return ::basin::ToGrpcStatus(statusor.status());  \
+  lhs = std::move(*statusor)
 
 // The spec of a CreateSessionRequest, checked: InvalidArgument names the field ("spec.tensors: ...",
 // "spec.state_dtype must be F32 or F64, got BF16").

@@ -22,8 +22,11 @@ ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
 ABSL_FLAG(int32_t, max_metric_runs, 64,
           "most sessions with a per-run metrics label (SessionSpec.metrics_run) at once");
 ABSL_FLAG(int64_t, max_sessions, 1024, "most sessions held at once");
+ABSL_FLAG(int64_t, max_sessions_per_tenant, 0, "most sessions one tenant holds at once; 0: no limit per tenant");
 ABSL_FLAG(int64_t, max_parameters_per_session, int64_t{1} << 30, "most parameters in one session's layout");
 ABSL_FLAG(int64_t, max_total_state_bytes, int64_t{16} << 30, "most bytes of optimizer state over all sessions");
+ABSL_FLAG(int64_t, max_state_bytes_per_tenant, 0,
+          "most bytes of optimizer state over one tenant's sessions; 0: no limit per tenant");
 ABSL_FLAG(int64_t, max_chunk_bytes, int64_t{4} << 20, "largest tensor chunk a client may send");
 ABSL_FLAG(int32_t, max_workers_per_session, 64, "most workers one session may declare");
 ABSL_FLAG(std::string, data_dir, "./basin-data",
@@ -31,6 +34,13 @@ ABSL_FLAG(std::string, data_dir, "./basin-data",
           "every session durability none");
 ABSL_FLAG(absl::Duration, snapshot_interval, absl::Seconds(30),
           "how often a periodic session that changed is snapshotted (a session may choose its own)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of the server: the port speaks TLS (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "mutual TLS: PEM CA(s); a client must present a certificate that verifies against them");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "file of `tenant token` lines (docs/security.md): every basin.v1.Optimizer call needs "
+          "`authorization: Bearer <token>` and sees only its tenant's sessions; health and reflection stay open");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(20),
           "on SIGTERM/SIGINT: how long running ticks may take before streams are cancelled");
 
@@ -52,6 +62,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "basin-server: runs Entropy-SGD, Entropy-MCMC, SGD, SGLD and SAM as a gRPC service.\n"
       "Usage: basin-server [--listen=127.0.0.1:50051] [--metrics_listen=127.0.0.1:9464] [limits...]\n"
+      "                    [--tls_cert=server.pem --tls_key=server.key [--tls_client_ca=ca.pem]]\n"
+      "                    [--auth_tokens_file=tokens]\n"
       "Flag names may be spelt with '-' or '_' (--metrics-listen = --metrics_listen).");
   std::vector<std::string> args;
   std::vector<char*> arg_pointers = basin::WithUnderscoredFlagNames(argc, argv, args);
@@ -71,10 +83,16 @@ int main(int argc, char** argv) {
   }
   options.limits.max_metric_runs = absl::GetFlag(FLAGS_max_metric_runs);
   options.limits.max_sessions = absl::GetFlag(FLAGS_max_sessions);
+  options.limits.max_sessions_per_tenant = absl::GetFlag(FLAGS_max_sessions_per_tenant);
+  options.limits.max_state_bytes_per_tenant = absl::GetFlag(FLAGS_max_state_bytes_per_tenant);
   options.limits.max_parameters_per_session = absl::GetFlag(FLAGS_max_parameters_per_session);
   options.limits.max_total_state_bytes = absl::GetFlag(FLAGS_max_total_state_bytes);
   options.limits.max_chunk_bytes = absl::GetFlag(FLAGS_max_chunk_bytes);
   options.limits.max_workers_per_session = absl::GetFlag(FLAGS_max_workers_per_session);
+  options.tls = basin::TlsFiles{.cert = absl::GetFlag(FLAGS_tls_cert),
+                                .key = absl::GetFlag(FLAGS_tls_key),
+                                .client_ca = absl::GetFlag(FLAGS_tls_client_ca)};
+  options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
   auto server = basin::BasinServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "basin-server: %s\n", server.status().ToString().c_str());
@@ -86,7 +104,13 @@ int main(int argc, char** argv) {
                 options.data_dir.c_str(), recovery.recovered, static_cast<long long>(recovery.replayed_records),
                 recovery.failed);
   }
+  if (!options.auth_tokens_file.empty() && options.tls.cert.empty()) {
+    std::fprintf(stderr, "basin-server: warning: bearer tokens travel in plaintext without --tls_cert/--tls_key\n");
+  }
   std::printf("basin-server listening on %s\n", (*server)->address().c_str());
+  std::printf("basin-server transport: %s; %s\n",
+              options.tls.cert.empty() ? "plaintext" : options.tls.client_ca.empty() ? "TLS" : "mutual TLS",
+              options.auth_tokens_file.empty() ? "no authentication" : "bearer tokens");
   if (!(*server)->metrics_address().empty()) {
     std::printf("basin-server metrics on http://%s/metrics\n", (*server)->metrics_address().c_str());
   }

@@ -6,10 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include <condition_variable>
 #include <mutex>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "core/aligned_buffer.h"
@@ -26,7 +27,6 @@ namespace basin {
 // What happened to one worker's gradient.
 enum class TickOutcome { kApplied, kDuplicate, kDropped };
 
-
 // The query point of one tick, copied out so it can be sent without holding the session.
 template <typename Real>
 struct QueryPoint {
@@ -35,6 +35,14 @@ struct QueryPoint {
   int64_t phase = 0;
   int64_t minibatch_key = 0;
   std::vector<Real> values;
+};
+
+// What a session keeps beside its optimizer and worker policy, and persists with it.
+struct SessionSettings {
+  std::string tenant;  // who owns it ("" is the default tenant of a server without tokens)
+  std::string request_id;  // the create request that made it (idempotent across restarts)
+  std::string fingerprint;
+  Durability durability;
 };
 
 // One optimizer run: the optimizer plus the bookkeeping of its workers' ticks. Thread-safe; every
@@ -46,13 +54,6 @@ struct QueryPoint {
 // depend on arrival order. A gradient for T arriving after T closed is dropped and counted.
 // Async mode: a gradient for tick t is applied at the current tick T if T − t ≤ max_staleness,
 // otherwise refused with ABORTED. Ticks from the future are INVALID_ARGUMENT in both modes.
-// What a session keeps beside its optimizer and worker policy, and persists with it.
-struct SessionSettings {
-  std::string request_id;  // the create request that made it (idempotent across restarts)
-  std::string fingerprint;
-  Durability durability;
-};
-
 class Session {
  public:
   // `metrics_run` is the session's per-run metrics label ("" for none); `metrics` (may be null)
@@ -92,6 +93,7 @@ class Session {
   const OptimizerSpec& spec() const { return spec_; }
   const WorkerPolicy& workers() const { return workers_; }
   const std::string& metrics_run() const { return metrics_run_; }
+  const std::string& tenant() const { return settings_.tenant; }
   // The metrics series of this session's optimizer; nullptr without metrics.
   const OptimizerSeries* series() const { return series_; }
 

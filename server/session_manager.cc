@@ -27,6 +27,12 @@ absl::Status CheckMetricsRunLabel(const std::string& label) {
   return absl::OkStatus();
 }
 
+std::string DescribeTenant(const std::string& tenant) {
+  return tenant.empty() ? "the default tenant" : absl::StrCat("tenant '", tenant, "'");
+}
+
+absl::Status NoSession(const std::string& id) { return absl::NotFoundError(absl::StrCat("no session '", id, "'")); }
+
 }  // namespace
 
 std::string SessionManager::NewId() {
@@ -42,7 +48,7 @@ std::string SessionManager::NewId() {
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Replay(const CreateSessionSpec& spec) const {
   if (spec.request_id.empty()) return nullptr;
-  auto it = requests_.find(spec.request_id);
+  auto it = requests_.find({spec.tenant, spec.request_id});
   if (it == requests_.end()) return nullptr;
   if (it->second.fingerprint != spec.fingerprint) {
     return absl::AlreadyExistsError(absl::StrCat("request_id '", spec.request_id,
@@ -57,24 +63,51 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Replay(const CreateSess
   return session->second;
 }
 
-absl::Status SessionManager::CheckRoomForOneMore() const {
+absl::Status SessionManager::CheckRoomForOneMore(const std::string& tenant) const {
   if (static_cast<int64_t>(sessions_.size()) >= limits_.max_sessions) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("the server holds ", sessions_.size(), " sessions, its limit (--max_sessions)"));
+    return absl::ResourceExhaustedError(absl::StrCat("the server holds ", sessions_.size(),
+                                                     " sessions, its limit (--max_sessions ", limits_.max_sessions, ")"));
+  }
+  auto usage = usage_.find(tenant);
+  const int64_t held = usage == usage_.end() ? 0 : usage->second.sessions;
+  if (limits_.max_sessions_per_tenant > 0 && held >= limits_.max_sessions_per_tenant) {
+    return absl::ResourceExhaustedError(absl::StrCat(DescribeTenant(tenant), " holds ", held,
+                                                     " sessions, its limit (--max_sessions_per_tenant ",
+                                                     limits_.max_sessions_per_tenant, ")"));
   }
   return absl::OkStatus();
 }
 
-absl::Status SessionManager::CheckMetricsRunAvailable(const std::string& label) const {
+absl::Status SessionManager::CheckRoomForState(const std::string& tenant, int64_t bytes) const {
+  if (total_state_bytes_ + bytes > limits_.max_total_state_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("the session needs ", bytes, " bytes of state; the server holds ",
+                                                     total_state_bytes_, " of its limit ",
+                                                     limits_.max_total_state_bytes, " (--max_total_state_bytes)"));
+  }
+  auto usage = usage_.find(tenant);
+  const int64_t held = usage == usage_.end() ? 0 : usage->second.state_bytes;
+  if (limits_.max_state_bytes_per_tenant > 0 && held + bytes > limits_.max_state_bytes_per_tenant) {
+    return absl::ResourceExhaustedError(absl::StrCat("the session needs ", bytes, " bytes of state; ",
+                                                     DescribeTenant(tenant), " holds ", held, " of its limit ",
+                                                     limits_.max_state_bytes_per_tenant,
+                                                     " (--max_state_bytes_per_tenant)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SessionManager::CheckMetricsRunAvailable(const std::string& label, const std::string& tenant) const {
   if (label.empty()) return absl::OkStatus();
-  if (metrics_runs_.count(label) != 0) {
-    return absl::AlreadyExistsError(absl::StrCat("metrics_run '", label, "' is in use by session ",
-                                                 metrics_runs_.at(label)->id(), "; labels are unique"));
+  if (auto owner = metrics_runs_.find(label); owner != metrics_runs_.end()) {
+    // Labels are server-wide (they are Prometheus labels); another tenant's session id stays hidden.
+    const std::string session =
+        owner->second->tenant() == tenant ? absl::StrCat("session ", owner->second->id()) : "another tenant's session";
+    return absl::AlreadyExistsError(
+        absl::StrCat("metrics_run '", label, "' is in use by ", session, "; labels are unique server-wide"));
   }
   if (static_cast<int64_t>(metrics_runs_.size()) >= limits_.max_metric_runs) {
     return absl::ResourceExhaustedError(absl::StrCat("the server holds ", metrics_runs_.size(),
-                                                     " sessions with a metrics_run label, its limit "
-                                                     "(--max_metric_runs); create this one without a label"));
+                                                     " sessions with a metrics_run label, its limit (--max_metric_runs ",
+                                                     limits_.max_metric_runs, "); create this one without a label"));
   }
   return absl::OkStatus();
 }
@@ -89,17 +122,19 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
     std::lock_guard<std::mutex> lock(mu_);
     BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
     if (earlier != nullptr) return earlier;
-    BASIN_RETURN_IF_ERROR(CheckRoomForOneMore());
-    BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run));
+    BASIN_RETURN_IF_ERROR(CheckRoomForOneMore(spec.tenant));
+    BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run, spec.tenant));
   }
   if (spec.layout.num_elements() > limits_.max_parameters_per_session) {
     return absl::ResourceExhaustedError(absl::StrCat("the layout has ", spec.layout.num_elements(),
                                                      " parameters; the limit per session is ",
-                                                     limits_.max_parameters_per_session));
+                                                     limits_.max_parameters_per_session,
+                                                     " (--max_parameters_per_session)"));
   }
   if (spec.workers.num_workers > limits_.max_workers_per_session) {
     return absl::ResourceExhaustedError(absl::StrCat("workers.num_workers is ", spec.workers.num_workers,
-                                                     "; the limit per session is ", limits_.max_workers_per_session));
+                                                     "; the limit per session is ", limits_.max_workers_per_session,
+                                                     " (--max_workers_per_session)"));
   }
   if (spec.durability.persisted() && store_ == nullptr) {
     if (spec.durability_set) {
@@ -121,7 +156,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
     id = NewId();
   }
   auto session = std::make_shared<Session>(id, std::move(optimizer), spec.workers, spec.metrics_run, metrics_,
-                                           SessionSettings{spec.request_id, spec.fingerprint, spec.durability});
+                                           SessionSettings{spec.tenant, spec.request_id, spec.fingerprint, spec.durability});
   // On disk before anyone sees it, outside the lock (it writes the whole state).
   if (spec.durability.persisted()) BASIN_RETURN_IF_ERROR(session->StartPersisting(store_));
   auto inserted = Insert(session, spec);
@@ -136,47 +171,57 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Insert(std::shared_ptr<
   // Again under the lock: a concurrent Create may have won the race.
   BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
   if (earlier != nullptr) return earlier;
-  BASIN_RETURN_IF_ERROR(CheckRoomForOneMore());
-  BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run));
-  const int64_t bytes = session->state_bytes();
-  if (total_state_bytes_ + bytes > limits_.max_total_state_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("the session needs ", bytes, " bytes of state; the server holds ",
-                                                     total_state_bytes_, " of its limit ",
-                                                     limits_.max_total_state_bytes));
-  }
-  total_state_bytes_ += bytes;
-  sessions_.emplace(session->id(), session);
-  if (!spec.request_id.empty()) requests_[spec.request_id] = Request{spec.fingerprint, session->id()};
-  if (!spec.metrics_run.empty()) metrics_runs_.emplace(spec.metrics_run, session);
+  BASIN_RETURN_IF_ERROR(CheckRoomForOneMore(spec.tenant));
+  BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run, spec.tenant));
+  BASIN_RETURN_IF_ERROR(CheckRoomForState(spec.tenant, session->state_bytes()));
+  Admit(session);
   if (session->series() != nullptr) session->series()->sessions_created->Increment();
   return session;
 }
 
-absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = sessions_.find(id);
-  if (it == sessions_.end()) {
-    auto failed = failed_.find(id);
-    if (failed != failed_.end()) {
-      return absl::DataLossError(absl::StrCat("session '", id, "' could not be recovered: ", failed->second,
-                                              "; only DeleteSession works on it"));
-    }
-    return absl::NotFoundError(absl::StrCat("no session '", id, "'"));
+void SessionManager::Admit(const std::shared_ptr<Session>& session) {
+  const int64_t bytes = session->state_bytes();
+  total_state_bytes_ += bytes;
+  Usage& usage = usage_[session->tenant()];
+  ++usage.sessions;
+  usage.state_bytes += bytes;
+  const SessionSettings& settings = session->settings();
+  if (!settings.request_id.empty()) {
+    requests_[{settings.tenant, settings.request_id}] = Request{settings.fingerprint, session->id()};
   }
-  return it->second;
+  if (!session->metrics_run().empty()) metrics_runs_.emplace(session->metrics_run(), session);
+  sessions_.emplace(session->id(), session);
 }
 
-absl::Status SessionManager::Delete(const std::string& id) {
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const std::string& tenant, const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(id);
+  if (it != sessions_.end() && it->second->tenant() == tenant) return it->second;
+  auto failed = failed_.find(id);
+  if (failed != failed_.end() && failed->second.tenant == tenant) {
+    return absl::DataLossError(absl::StrCat("session '", id, "' could not be recovered: ", failed->second.reason,
+                                            "; only DeleteSession works on it"));
+  }
+  return NoSession(id);
+}
+
+absl::Status SessionManager::Delete(const std::string& tenant, const std::string& id) {
   std::shared_ptr<Session> session;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sessions_.find(id);
-    if (it == sessions_.end()) {
-      if (failed_.erase(id) == 0) return absl::NotFoundError(absl::StrCat("no session '", id, "'"));
+    if (it == sessions_.end() || it->second->tenant() != tenant) {
+      auto failed = failed_.find(id);
+      if (failed == failed_.end() || failed->second.tenant != tenant) return NoSession(id);
+      failed_.erase(failed);
       return store_->Remove(id);
     }
     session = it->second;
-    total_state_bytes_ -= session->state_bytes();
+    const int64_t bytes = session->state_bytes();
+    total_state_bytes_ -= bytes;
+    auto usage = usage_.find(tenant);
+    usage->second.state_bytes -= bytes;
+    if (--usage->second.sessions == 0) usage_.erase(usage);
     session->Close();  // streams still holding it stop at their next gradient
     if (!session->metrics_run().empty()) metrics_runs_.erase(session->metrics_run());
     if (session->series() != nullptr) session->series()->sessions_deleted->Increment();
@@ -195,26 +240,30 @@ SessionManager::Recovery SessionManager::Recover() {
     return recovery;
   }
   for (const std::string& id : *ids) {
+    if (store_->Unfinished(id)) {
+      // Its creation died before the first snapshot, so it was never acknowledged.
+      absl::Status removed = store_->Remove(id);
+      std::fprintf(stderr, "basin-server: removed %s, a session whose creation did not finish: %s\n", id.c_str(),
+                   removed.ToString().c_str());
+      continue;
+    }
     int64_t replayed = 0;
     auto session = Session::Recover(*store_, id, metrics_, &replayed);
     std::lock_guard<std::mutex> lock(mu_);
     if (!session.ok()) {
       ++recovery.failed;
-      failed_[id] = std::string(session.status().message());
+      // Without a readable owner file, no tenant can reach it: it stays on disk for an operator.
+      auto owner = store_->Owner(id);
+      if (owner.ok()) failed_[id] = FailedSession{*owner, std::string(session.status().message())};
       std::fprintf(stderr,
-                   "basin-server: session %s not recovered, reported as failed (DATA_LOSS) and left on disk: %s\n",
-                   id.c_str(), session.status().ToString().c_str());
+                   "basin-server: session %s not recovered, reported as failed (DATA_LOSS) and left on disk%s: %s\n",
+                   id.c_str(), owner.ok() ? "" : " (its owner is unreadable: no tenant sees it)",
+                   session.status().ToString().c_str());
       continue;
     }
     ++recovery.recovered;
     recovery.replayed_records += replayed;
-    std::shared_ptr<Session> s = *std::move(session);
-    total_state_bytes_ += s->state_bytes();
-    if (!s->settings().request_id.empty()) {
-      requests_[s->settings().request_id] = Request{s->settings().fingerprint, s->id()};
-    }
-    if (!s->metrics_run().empty()) metrics_runs_.emplace(s->metrics_run(), s);
-    sessions_.emplace(s->id(), std::move(s));
+    Admit(*session);
   }
   return recovery;
 }
@@ -250,12 +299,13 @@ int SessionManager::SnapshotAll() {
   return SnapshotIf([](const Session& s) { return s.SnapshotDue(absl::InfiniteFuture(), absl::ZeroDuration()); });
 }
 
-std::map<std::string, std::string> SessionManager::Failed() const {
+std::map<std::string, SessionManager::FailedSession> SessionManager::Failed() const {
   std::lock_guard<std::mutex> lock(mu_);
   return failed_;
 }
 
-absl::StatusOr<SessionManager::Page> SessionManager::List(int page_size, const std::string& page_token) const {
+absl::StatusOr<SessionManager::Page> SessionManager::List(const std::string& tenant, int page_size,
+                                                          const std::string& page_token) const {
   if (page_size < 0 || page_size > 1000) {
     return absl::InvalidArgumentError(absl::StrCat("page_size must be in [0, 1000], got ", page_size));
   }
@@ -263,10 +313,14 @@ absl::StatusOr<SessionManager::Page> SessionManager::List(int page_size, const s
   std::lock_guard<std::mutex> lock(mu_);
   Page page;
   auto it = page_token.empty() ? sessions_.begin() : sessions_.upper_bound(page_token);
-  for (; it != sessions_.end() && static_cast<int>(page.sessions.size()) < page_size; ++it) {
+  auto skip_other_tenants = [&] {
+    while (it != sessions_.end() && it->second->tenant() != tenant) ++it;
+  };
+  for (skip_other_tenants(); it != sessions_.end() && static_cast<int>(page.sessions.size()) < page_size;
+       ++it, skip_other_tenants()) {
     page.sessions.push_back(it->second);
   }
-  if (it != sessions_.end() && !page.sessions.empty()) page.next_page_token = page.sessions.back()->id();
+  if (it != sessions_.end()) page.next_page_token = page.sessions.back()->id();
   return page;
 }
 

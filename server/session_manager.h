@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
-#include <condition_variable>
 #include <mutex>
+
+#include "absl/status/statusor.h"
 #include "core/layout.h"
 #include "core/optimizer_config.h"
 #include "server/session.h"
@@ -20,6 +20,8 @@ namespace basin {
 // The server's limits. Every refusal is RESOURCE_EXHAUSTED naming the limit and the value.
 struct ServerLimits {
   int64_t max_sessions = 1024;
+  int64_t max_sessions_per_tenant = 0;  // 0: no limit per tenant beyond max_sessions
+  int64_t max_state_bytes_per_tenant = 0;  // 0: no limit per tenant beyond max_total_state_bytes
   int64_t max_parameters_per_session = int64_t{1} << 30;
   int64_t max_total_state_bytes = int64_t{16} << 30;
   int64_t max_chunk_bytes = int64_t{4} << 20;
@@ -28,12 +30,16 @@ struct ServerLimits {
 };
 
 struct CreateSessionSpec {
+  // Who will own the session: the caller's tenant ("" is the default tenant of a server without
+  // authentication).
+  std::string tenant;
   ParameterLayout layout;
   DType dtype = DType::kF32;
   OptimizerSpec optimizer;
   WorkerPolicy workers;
-  // Idempotency: a second Create with the same request_id and fingerprint returns the first
-  // session; with another fingerprint it is ALREADY_EXISTS.
+  // Idempotency: a second Create of the same tenant with the same request_id and fingerprint
+  // returns the first session; with another fingerprint it is ALREADY_EXISTS. Tenants do not
+  // share request ids.
   std::string request_id;
   std::string fingerprint;
   // Opt-in per-run metrics label ("" for none): 1–32 of [A-Za-z0-9_.-], unique among live
@@ -74,20 +80,25 @@ class SessionManager {
   int SnapshotAll();
 
   absl::StatusOr<std::shared_ptr<Session>> Create(CreateSessionSpec spec);
-  // NOT_FOUND naming the id.
-  absl::StatusOr<std::shared_ptr<Session>> Get(const std::string& id) const;
-  absl::Status Delete(const std::string& id);
+  // `tenant` is the caller's. Another tenant's session is NOT_FOUND with the very message of an
+  // unknown id, so a tenant cannot tell whether another tenant's session exists.
+  absl::StatusOr<std::shared_ptr<Session>> Get(const std::string& tenant, const std::string& id) const;
+  absl::Status Delete(const std::string& tenant, const std::string& id);
 
-  // Sessions that could not be recovered: id → why. Get answers DataLoss for them; Delete
-  // removes their files.
-  std::map<std::string, std::string> Failed() const;
+  // Sessions that could not be recovered, by id. Get answers DataLoss for them to their owner;
+  // Delete removes their files.
+  struct FailedSession {
+    std::string tenant;
+    std::string reason;
+  };
+  std::map<std::string, FailedSession> Failed() const;
 
   struct Page {
     std::vector<std::shared_ptr<Session>> sessions;
     std::string next_page_token;  // empty on the last page
   };
-  // Sessions ordered by id, after `page_token` (the last id of the previous page).
-  absl::StatusOr<Page> List(int page_size, const std::string& page_token) const;
+  // The tenant's sessions ordered by id, after `page_token` (the last id of the previous page).
+  absl::StatusOr<Page> List(const std::string& tenant, int page_size, const std::string& page_token) const;
 
   int64_t num_sessions() const;
   int64_t total_state_bytes() const;
@@ -98,10 +109,13 @@ class SessionManager {
   std::string NewId();
   // Makes a built session visible, checking the limits again under the lock.
   absl::StatusOr<std::shared_ptr<Session>> Insert(std::shared_ptr<Session> session, const CreateSessionSpec& spec);
+  // Counts a session against its tenant and the server and makes it reachable (under mu_).
+  void Admit(const std::shared_ptr<Session>& session);
   // The session an earlier Create with spec's request id made; nullptr if there was none.
   absl::StatusOr<std::shared_ptr<Session>> Replay(const CreateSessionSpec& spec) const;
-  absl::Status CheckRoomForOneMore() const;
-  absl::Status CheckMetricsRunAvailable(const std::string& label) const;
+  absl::Status CheckRoomForOneMore(const std::string& tenant) const;
+  absl::Status CheckRoomForState(const std::string& tenant, int64_t bytes) const;
+  absl::Status CheckMetricsRunAvailable(const std::string& label, const std::string& tenant) const;
 
   std::vector<std::shared_ptr<Session>> Persisted() const;
   // Snapshots the persisted sessions `due` picks; returns how many failed (each is logged).
@@ -111,7 +125,7 @@ class SessionManager {
   ServerMetrics* const metrics_;
   SessionStore* const store_;
   const absl::Duration snapshot_interval_;
-  std::map<std::string, std::string> failed_;  // under mu_
+  std::map<std::string, FailedSession> failed_;  // under mu_
   // std::mutex, not absl::Mutex: TSan sees pthread locks, and Debian's Abseil is not instrumented.
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Session>> sessions_;
@@ -119,9 +133,14 @@ class SessionManager {
     std::string fingerprint;
     std::string session_id;
   };
-  std::map<std::string, Request> requests_;
+  std::map<std::pair<std::string, std::string>, Request> requests_;  // by tenant and request id
   std::map<std::string, std::shared_ptr<Session>> metrics_runs_;  // by label
   int64_t total_state_bytes_ = 0;
+  struct Usage {
+    int64_t sessions = 0;
+    int64_t state_bytes = 0;
+  };
+  std::map<std::string, Usage> usage_;  // by tenant; a tenant without sessions has no entry
   uint64_t id_counter_ = 0;
 };
 

@@ -34,6 +34,7 @@ SessionImage Session::ImageLocked() const {
   SessionImage image;
   image.id = id_;
   image.metrics_run = metrics_run_;
+  image.tenant = settings_.tenant;
   image.request_id = settings_.request_id;
   image.fingerprint = settings_.fingerprint;
   image.workers = workers_;
@@ -219,7 +220,7 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Recover(SessionStore& store, c
                                               contribution.gradient.size(), " values for ", dimension, " parameters"));
     }
   }
-  SessionSettings settings{image.request_id, image.fingerprint, image.durability};
+  SessionSettings settings{image.tenant, image.request_id, image.fingerprint, image.durability};
   auto session = std::make_shared<Session>(image.id, *std::move(optimizer), image.workers, image.metrics_run, metrics,
                                            std::move(settings));
   session->counters_ = image.counters;

@@ -1,5 +1,9 @@
 #include "client/cpp/basin_client.h"
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -29,22 +33,65 @@ absl::StatusOr<ParameterLayout> LayoutOf(const v1::Session& session) {
 
 // --- Client --------------------------------------------------------------------------------------
 
-std::unique_ptr<Client> Client::Connect(const std::string& target, CallOptions options) {
+namespace {
+
+grpc::ChannelArguments ChannelArguments() {
   grpc::ChannelArguments args;
   // Keepalive within what basin-server accepts (a ping every 10 s at the most).
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
   args.SetMaxReceiveMessageSize(64 << 20);
-  return std::make_unique<Client>(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args),
-                                  options);
+  return args;
+}
+
+absl::StatusOr<std::string> ReadPem(const std::string& path) {
+  if (path.empty()) return std::string();
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+absl::StatusOr<TlsOptions> TlsOptionsFromFiles(const std::string& root_certs_path, const std::string& client_cert_path,
+                                               const std::string& client_key_path) {
+  TlsOptions tls;
+  BASIN_ASSIGN_OR_RETURN(tls.root_certs, ReadPem(root_certs_path));
+  BASIN_ASSIGN_OR_RETURN(tls.client_cert_chain, ReadPem(client_cert_path));
+  BASIN_ASSIGN_OR_RETURN(tls.client_key, ReadPem(client_key_path));
+  return tls;
+}
+
+std::unique_ptr<Client> Client::Connect(const std::string& target, CallOptions options) {
+  return std::make_unique<Client>(
+      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), ChannelArguments()), std::move(options));
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& target, const TlsOptions& tls,
+                                                        CallOptions options) {
+  if (tls.client_cert_chain.empty() != tls.client_key.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("a TLS client certificate needs its key and the reverse; got only the ",
+                                                   tls.client_key.empty() ? "certificate" : "key"));
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = tls.root_certs;
+  ssl.pem_cert_chain = tls.client_cert_chain;
+  ssl.pem_private_key = tls.client_key;
+  grpc::ChannelArguments args = ChannelArguments();
+  if (!tls.target_name_override.empty()) args.SetSslTargetNameOverride(tls.target_name_override);
+  return std::make_unique<Client>(grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args),
+                                  std::move(options));
 }
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, CallOptions options)
-    : channel_(std::move(channel)), stub_(v1::Optimizer::NewStub(channel_)), options_(options) {}
+    : channel_(std::move(channel)), stub_(v1::Optimizer::NewStub(channel_)), options_(std::move(options)) {}
 
-std::unique_ptr<grpc::ClientContext> Client::Context() const {
+std::unique_ptr<grpc::ClientContext> Client::Context(bool streaming) const {
   auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  if (!streaming) context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  if (!options_.bearer_token.empty()) context->AddMetadata("authorization", "Bearer " + options_.bearer_token);
   return context;
 }
 
@@ -183,7 +230,7 @@ absl::StatusOr<v1::Session> Client::ImportSession(absl::string_view checkpoint, 
 absl::StatusOr<std::unique_ptr<TrainStream>> Client::Train(const std::string& session_id, TrainOptions options) {
   BASIN_ASSIGN_OR_RETURN(v1::Session session, GetSession(session_id));
   BASIN_ASSIGN_OR_RETURN(ParameterLayout layout, LayoutOf(session));
-  auto context = std::make_unique<grpc::ClientContext>();
+  auto context = Context(/*streaming=*/true);
   auto stream = stub_->Train(context.get());
   v1::TrainRequest attach;
   attach.mutable_attach()->set_session_id(session_id);

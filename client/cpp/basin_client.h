@@ -21,7 +21,27 @@ namespace basin::client {
 
 struct CallOptions {
   absl::Duration timeout = absl::Seconds(30);  // per unary call; streams have none by default
+  // Sent as `authorization: Bearer <token>` metadata on every call, Train included, when not
+  // empty: the token of the tenant whose sessions this client works on (docs/security.md).
+  std::string bearer_token;
 };
+
+// A TLS channel: PEM text, not paths (TlsOptionsFromFiles reads files).
+struct TlsOptions {
+  std::string root_certs;  // the CA(s) the server's certificate must chain to; empty: the system's
+  // Mutual TLS: this client's certificate chain and private key, both or neither.
+  std::string client_cert_chain;
+  std::string client_key;
+  // The name the server's certificate must carry when it is not the host of the target (e.g. a
+  // certificate for "basin.example" reached through "10.0.0.7:50051"); empty: the target's host.
+  std::string target_name_override;
+};
+
+// TlsOptions from PEM files; an empty path leaves its field empty. An unreadable file is an error
+// naming it.
+absl::StatusOr<TlsOptions> TlsOptionsFromFiles(const std::string& root_certs_path,
+                                               const std::string& client_cert_path = "",
+                                               const std::string& client_key_path = "");
 
 // The query point of one tick, as flat f32 values in layout order.
 struct Query {
@@ -81,6 +101,10 @@ class Client {
  public:
   // An insecure channel to `target` ("127.0.0.1:50051").
   static std::unique_ptr<Client> Connect(const std::string& target, CallOptions options = {});
+  // A TLS channel to `target`; a client certificate without its key (or the reverse) is
+  // InvalidArgument. A failed handshake shows as UNAVAILABLE on the first call.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(const std::string& target, const TlsOptions& tls,
+                                                         CallOptions options = {});
   explicit Client(std::shared_ptr<grpc::Channel> channel, CallOptions options = {});
 
   absl::StatusOr<v1::Session> CreateSession(const v1::CreateSessionRequest& request);
@@ -111,7 +135,8 @@ class Client {
   v1::Optimizer::Stub& stub() { return *stub_; }
 
  private:
-  std::unique_ptr<grpc::ClientContext> Context() const;
+  // A context with this client's token; with the unary deadline unless `streaming`.
+  std::unique_ptr<grpc::ClientContext> Context(bool streaming = false) const;
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Optimizer::Stub> stub_;

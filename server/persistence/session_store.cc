@@ -36,9 +36,18 @@ absl::StatusOr<std::vector<std::string>> SessionStore::SessionIds() const {
 
 absl::Status SessionStore::WriteSnapshot(const SessionImage& image) const {
   const std::string dir = SessionDirectory(image.id);
-  if (!PathExists(dir)) BASIN_RETURN_IF_ERROR(MakeDirectories(dir));
+  if (!PathExists(dir)) {
+    BASIN_RETURN_IF_ERROR(MakeDirectories(dir));
+    BASIN_RETURN_IF_ERROR(WriteFileAtomically(dir + "/owner", image.tenant));
+  }
   return WriteFileAtomically(dir + "/snapshot", EncodeSnapshot(image));
 }
+
+absl::StatusOr<std::string> SessionStore::Owner(const std::string& id) const {
+  return ReadFile(SessionDirectory(id) + "/owner");
+}
+
+bool SessionStore::Unfinished(const std::string& id) const { return !PathExists(SessionDirectory(id) + "/snapshot"); }
 
 absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> SessionStore::Logs(const std::string& id) const {
   BASIN_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(SessionDirectory(id)));
@@ -62,6 +71,12 @@ absl::StatusOr<SessionStore::Loaded> SessionStore::Load(const std::string& id) c
   if (loaded.image.id != id) {
     return absl::DataLossError(absl::StrCat(path, ": holds session '", absl::CHexEscape(loaded.image.id),
                                             "', not '", id, "'"));
+  }
+  auto owner = Owner(id);
+  if (!owner.ok()) return absl::DataLossError(absl::StrCat("the owner file: ", owner.status().message()));
+  if (loaded.image.tenant != *owner) {
+    return absl::DataLossError(absl::StrCat(path, ": belongs to tenant '", absl::CHexEscape(loaded.image.tenant),
+                                            "' but the owner file names '", absl::CHexEscape(*owner), "'"));
   }
   BASIN_ASSIGN_OR_RETURN(auto logs, Logs(id));
   uint64_t expected = loaded.image.last_seq + 1;

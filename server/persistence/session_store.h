@@ -16,6 +16,7 @@ namespace basin {
 
 // A data directory (docs/persistence.md):
 //   LOCK                              held while a server uses the directory
+//   sessions/<id>/owner               the tenant that owns it (so a damaged session is still its)
 //   sessions/<id>/snapshot            the newest snapshot (SessionImage)
 //   sessions/<id>/wal-<first seq>     logs of records after it (every_tick); normally one
 //   checkpoints/<tenant>/<id>.ckpt    server-side checkpoints
@@ -27,10 +28,16 @@ class SessionStore {
   const std::string& directory() const { return directory_; }
   absl::StatusOr<std::vector<std::string>> SessionIds() const;
 
+  // The first snapshot of a session also writes its owner file.
   absl::Status WriteSnapshot(const SessionImage& image) const;
+  // The tenant in the owner file.
+  absl::StatusOr<std::string> Owner(const std::string& id) const;
+  // A session directory without a snapshot: a creation that died before it was acknowledged.
+  bool Unfinished(const std::string& id) const;
 
   // A session as it is on disk: its snapshot and the log records after it, in order. A torn log
-  // tail is cut off the file (it was never acknowledged); anything else damaged is DataLoss.
+  // tail is cut off the file (it was never acknowledged); anything else damaged, or a snapshot of
+  // another owner, is DataLoss.
   struct Loaded {
     SessionImage image;
     std::vector<WalRecord> records;

@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "server/basin_server.h"
 #include "tests/testing/loopback_server.h"
+#include "tests/testing/subprocess.h"
 #include "server/spec_mapping.h"
 
 namespace basin {
@@ -32,34 +33,11 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct CliResult {
-  int exit_code = -1;  // -1 when the process did not exit normally
-  std::string out;
-  std::string err;
-};
+using CliResult = ::basin::testing::SubprocessResult;
 
-// Runs `basin ARGS` under `timeout`, so a hang fails the test instead of stalling it.
+// Runs `basin ARGS`.
 CliResult RunCli(const std::string& args) {
-  char err_path[] = "/tmp/basin_cli_test_stderr_XXXXXX";
-  const int fd = mkstemp(err_path);
-  EXPECT_GE(fd, 0);
-  close(fd);
-  const std::string command = absl::StrCat("timeout 60 ", BASIN_CLI_PATH, " ", args, " 2>", err_path);
-  CliResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr) << command;
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.out.append(buffer, n);
-  const int status = pclose(pipe);
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  std::ifstream err_file(err_path);
-  std::stringstream err;
-  err << err_file.rdbuf();
-  result.err = err.str();
-  std::remove(err_path);
-  return result;
+  return ::basin::testing::RunSubprocess(absl::StrCat(BASIN_CLI_PATH, " ", args));
 }
 
 // The text of the number after `"key":` in `object`, a flat JSON object.

@@ -41,7 +41,7 @@ class OptimizerTest(ServerTestCase):
     def test_a_token_is_sent_as_bearer_metadata(self) -> None:
         c = self.client(token="secret")
         self.assertEqual(c.metadata, (("authorization", "Bearer secret"),))
-        sess = c.create_session(self.w0, optimizer=basin.SGD(lr=0.5))  # the server ignores it for now
+        sess = c.create_session(self.w0, optimizer=basin.SGD(lr=0.5))  # no --auth_tokens_file: ignored
         self.addCleanup(sess.delete)
         quadratic_run(sess, 1)
         self.assertEqual(sess.info().tick, 1)

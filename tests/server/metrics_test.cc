@@ -1,11 +1,6 @@
 // The metrics of docs/metrics.md, read from a real basin-server after real RPCs: the gRPC
 // interceptor's series, tick and byte counters, stale gradients, the session gauges, per-run
 // opt-in with its limits, and the HTTP endpoint Prometheus scrapes.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <map>
 #include <optional>
@@ -22,6 +17,7 @@
 #include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"
 #include "server/flag_spelling.h"
+#include "tests/testing/http_get.h"
 #include "tests/testing/loopback_server.h"
 
 namespace basin {
@@ -343,7 +339,9 @@ TEST_F(MetricsTest, RunLabelsAreCheckedUniqueAndCapped) {
   ASSERT_TRUE(Create(Spec("sgd", "metrics_run: 'b'")).ok());
   auto third = Create(Spec("sgd", "metrics_run: 'c'"));
   EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(third.status().message(), HasSubstr("--max_metric_runs"));
+  EXPECT_EQ(third.status().message(),
+            "the server holds 2 sessions with a metrics_run label, its limit (--max_metric_runs 2); create this one "
+            "without a label");
   // Refusals change nothing: two sessions, two runs.
   const Scrape scrape(*server_);
   EXPECT_EQ(scrape.Get("basin_sessions"), 2);
@@ -378,23 +376,7 @@ TEST_F(MetricsTest, RunObjectiveTicksAreCounted) {
   EXPECT_EQ(scrape.Get("basin_steps_total", {{"optimizer", "sam"}}), 3);  // two ticks a step
 }
 
-// GET /metrics over a raw socket, as Prometheus does it.
-std::string HttpGet(const std::string& address, const std::string& path) {
-  const size_t colon = address.rfind(':');
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-  inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return "";
-  const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", address, "\r\n\r\n");
-  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) return "";
-  std::string response;
-  char buffer[4096];
-  for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) response.append(buffer, n);
-  close(fd);
-  return response;
-}
+using ::basin::testing::HttpGet;
 
 class MetricsEndpointTest : public ::basin::testing::LoopbackServerTest {
  protected:

@@ -60,8 +60,9 @@ class PersistenceTest : public ::testing::Test {
   }
 
   std::shared_ptr<Session> Create(OptimizerConfig config, Durability::Mode mode, WorkerPolicy workers = {},
-                                  std::string request_id = "") {
+                                  std::string request_id = "", std::string tenant = "") {
     CreateSessionSpec spec;
+    spec.tenant = std::move(tenant);
     spec.layout = ParameterLayout::Flat(kDim);
     spec.optimizer.config = std::move(config);
     spec.optimizer.seed = 11;
@@ -115,7 +116,7 @@ TEST_F(PersistenceTest, EveryTickCrashImageHoldsEveryAcknowledgedTickAndContinue
   Restarted r = CrashImage("crash");
   EXPECT_EQ(r.recovery.recovered, 1);
   EXPECT_EQ(r.recovery.replayed_records, 25);
-  auto back = r.manager->Get(live->id());
+  auto back = r.manager->Get("", live->id());
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ((*back)->tick(), 25);
   EXPECT_EQ(State(**back), State(*live));
@@ -134,7 +135,7 @@ TEST_F(PersistenceTest, AcknowledgedQuorumContributionsSurviveAndAResendIsADupli
   Submit(*live, 1, 2);  // tick 1 waits for worker 1
 
   Restarted r = CrashImage("crash");
-  auto back = *r.manager->Get(live->id());
+  auto back = *r.manager->Get("", live->id());
   EXPECT_EQ(back->tick(), 1);
   EXPECT_EQ(Submit(*back, 1, 2), TickOutcome::kDuplicate);
   EXPECT_EQ(Submit(*back, 1, 1), TickOutcome::kApplied);
@@ -147,7 +148,7 @@ TEST_F(PersistenceTest, PeriodicCrashImageIsTheLastSnapshotAndDurableTickSaysSo)
   auto live = Create(SgdConfig{}, Durability::Mode::kPeriodic);
   for (int64_t t = 0; t < 10; ++t) Submit(*live, t);
   EXPECT_EQ(live->durable_tick(), 0);
-  EXPECT_EQ((*CrashImage("before").manager->Get(live->id()))->tick(), 0);
+  EXPECT_EQ((*CrashImage("before").manager->Get("", live->id()))->tick(), 0);
 
   EXPECT_FALSE(live->SnapshotDue(absl::Now(), absl::Hours(1)));
   EXPECT_TRUE(live->SnapshotDue(absl::Now() + absl::Hours(2), absl::Hours(1)));
@@ -155,7 +156,7 @@ TEST_F(PersistenceTest, PeriodicCrashImageIsTheLastSnapshotAndDurableTickSaysSo)
   EXPECT_EQ(live->durable_tick(), 10);
   const std::string at_ten = State(*live);
   for (int64_t t = 10; t < 13; ++t) Submit(*live, t);
-  auto back = *CrashImage("after").manager->Get(live->id());
+  auto back = *CrashImage("after").manager->Get("", live->id());
   EXPECT_EQ(back->tick(), 10);
   EXPECT_EQ(State(*back), at_ten);
   EXPECT_FALSE(back->SnapshotDue(absl::InfiniteFuture(), absl::ZeroDuration()));  // nothing new
@@ -168,7 +169,7 @@ TEST_F(PersistenceTest, NoneIsNeverOnDisk) {
   EXPECT_EQ(manager_->SnapshotAll(), 0);
   Restarted r = CrashImage("crash");
   EXPECT_EQ(r.recovery.recovered, 0);
-  EXPECT_EQ(r.manager->Get(none->id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r.manager->Get("", none->id()).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(PersistenceTest, TornLogTailIsCutAndEverythingBeforeItReplays) {
@@ -181,7 +182,7 @@ TEST_F(PersistenceTest, TornLogTailIsCutAndEverythingBeforeItReplays) {
     }
     std::ofstream(log, std::ios::app | std::ios::binary) << std::string("\x40\x00\x00\x00\x12\x34", 6);
   });
-  auto back = r.manager->Get(live->id());
+  auto back = r.manager->Get("", live->id());
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ((*back)->tick(), 5);
   EXPECT_EQ(State(**back), State(*live));
@@ -197,7 +198,7 @@ TEST_F(PersistenceTest, ALogCutShortInItsHeaderHoldsNothingAndIsDropped) {
     std::ofstream(dir / "sessions" / live->id() / "wal-00000000000000000099", std::ios::binary) << "BASNWA";
   });
   EXPECT_EQ(r.recovery.failed, 0);
-  EXPECT_EQ(State(**r.manager->Get(live->id())), State(*live));
+  EXPECT_EQ(State(**r.manager->Get("", live->id())), State(*live));
 }
 
 TEST_F(PersistenceTest, DamagedSnapshotOrLogIsReportedFailedWhileTheOthersRecover) {
@@ -224,19 +225,70 @@ TEST_F(PersistenceTest, DamagedSnapshotOrLogIsReportedFailedWhileTheOthersRecove
   });
   EXPECT_EQ(r.recovery.recovered, 1);
   EXPECT_EQ(r.recovery.failed, 2);
-  EXPECT_EQ((*r.manager->Get(good->id()))->tick(), 4);
-  auto snapshot_status = r.manager->Get(bad_snapshot->id()).status();
+  EXPECT_EQ((*r.manager->Get("", good->id()))->tick(), 4);
+  auto snapshot_status = r.manager->Get("", bad_snapshot->id()).status();
   EXPECT_EQ(snapshot_status.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(snapshot_status.message()), HasSubstr("could not be recovered"));
   EXPECT_THAT(std::string(snapshot_status.message()), HasSubstr("checksum"));
-  EXPECT_THAT(std::string(r.manager->Get(bad_log->id()).status().message()), HasSubstr("the log is damaged"));
+  EXPECT_THAT(std::string(r.manager->Get("", bad_log->id()).status().message()), HasSubstr("the log is damaged"));
   EXPECT_EQ(r.manager->Failed().size(), 2u);
   // Left on disk until deleted.
   const fs::path failed_dir = fs::path(r.store->directory()) / "sessions" / bad_snapshot->id();
   EXPECT_TRUE(fs::exists(failed_dir));
-  ASSERT_TRUE(r.manager->Delete(bad_snapshot->id()).ok());
+  ASSERT_TRUE(r.manager->Delete("", bad_snapshot->id()).ok());
   EXPECT_FALSE(fs::exists(failed_dir));
-  EXPECT_EQ(r.manager->Get(bad_snapshot->id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r.manager->Get("", bad_snapshot->id()).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PersistenceTest, SessionsComeBackToTheirTenantOnly) {
+  auto alices = Create(SgdConfig{}, Durability::Mode::kEveryTick, {}, "req-1", "alice");
+  auto bobs_damaged = Create(SgdConfig{}, Durability::Mode::kPeriodic, {}, "req-1", "bob");
+  Submit(*alices, 0);
+  Restarted r = CrashImage("crash", [&](const fs::path& dir) {
+    std::ofstream(dir / "sessions" / bobs_damaged->id() / "snapshot", std::ios::binary | std::ios::trunc) << "junk";
+  });
+  ASSERT_EQ(r.recovery.recovered, 1);
+  ASSERT_EQ(r.recovery.failed, 1);
+  EXPECT_EQ((*r.manager->Get("alice", alices->id()))->tick(), 1);
+  EXPECT_EQ(r.manager->Get("bob", alices->id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r.manager->Get("", alices->id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r.manager->List("alice", 0, "")->sessions.size(), 1u);
+  EXPECT_TRUE(r.manager->List("bob", 0, "")->sessions.empty());
+  // A failed session is DATA_LOSS to its owner only, and only its owner deletes it.
+  EXPECT_EQ(r.manager->Get("bob", bobs_damaged->id()).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(r.manager->Get("alice", bobs_damaged->id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r.manager->Delete("alice", bobs_damaged->id()).code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(r.manager->Delete("bob", bobs_damaged->id()).ok());
+  // Request ids stay per tenant after the restart.
+  CreateSessionSpec again;
+  again.tenant = "alice";
+  again.layout = ParameterLayout::Flat(kDim);
+  again.optimizer.config = SgdConfig{};
+  again.request_id = "req-1";
+  again.fingerprint = "fp";
+  EXPECT_EQ((*r.manager->Create(again))->id(), alices->id());
+}
+
+TEST_F(PersistenceTest, AnOwnerFileThatDisagreesWithTheSnapshotIsDataLoss) {
+  auto live = Create(SgdConfig{}, Durability::Mode::kPeriodic, {}, "", "alice");
+  Restarted r = CrashImage("crash", [&](const fs::path& dir) {
+    std::ofstream(dir / "sessions" / live->id() / "owner", std::ios::binary | std::ios::trunc) << "mallory";
+  });
+  EXPECT_EQ(r.recovery.failed, 1);
+  // The owner file decides who may see the failure (the snapshot cannot be trusted).
+  EXPECT_EQ(r.manager->Get("alice", live->id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(r.manager->Get("mallory", live->id()).status().message()), HasSubstr("owner file"));
+}
+
+TEST_F(PersistenceTest, ACreationThatDiedBeforeItsFirstSnapshotIsRemoved) {
+  auto live = Create(SgdConfig{}, Durability::Mode::kPeriodic);
+  Restarted r = CrashImage("crash", [&](const fs::path& dir) {
+    fs::create_directories(dir / "sessions" / "s-unfinished");
+    std::ofstream(dir / "sessions" / "s-unfinished" / "owner") << "";
+  });
+  EXPECT_EQ(r.recovery.recovered, 1);
+  EXPECT_EQ(r.recovery.failed, 0);
+  EXPECT_FALSE(fs::exists(fs::path(r.store->directory()) / "sessions" / "s-unfinished"));
 }
 
 TEST_F(PersistenceTest, ParametersSetBetweenTicksAreLogged) {
@@ -247,7 +299,7 @@ TEST_F(PersistenceTest, ParametersSetBetweenTicksAreLogged) {
   ASSERT_TRUE(live->SetParameters<float>(true, anchor).ok());
   EXPECT_EQ(live->SetParameters<float>(false, std::vector<float>(3)).code(), absl::StatusCode::kInvalidArgument);
   Submit(*live, 1);
-  auto back = *CrashImage("crash").manager->Get(live->id());
+  auto back = *CrashImage("crash").manager->Get("", live->id());
   EXPECT_EQ(State(*back), State(*live));
 }
 
@@ -263,7 +315,7 @@ TEST_F(PersistenceTest, SnapshotsCompactTheLogAndRecoveryReadsTheNewOne) {
   EXPECT_EQ(logs, 1);
   Restarted r = CrashImage("crash");
   EXPECT_EQ(r.recovery.replayed_records, 3);
-  EXPECT_EQ(State(**r.manager->Get(live->id())), State(*live));
+  EXPECT_EQ(State(**r.manager->Get("", live->id())), State(*live));
 }
 
 TEST_F(PersistenceTest, RequestIdsSurviveARestart) {
@@ -286,7 +338,7 @@ TEST_F(PersistenceTest, DeleteRemovesTheFiles) {
   Submit(*live, 0);
   const fs::path dir = root_ / "live" / "sessions" / live->id();
   ASSERT_TRUE(fs::exists(dir));
-  ASSERT_TRUE(manager_->Delete(live->id()).ok());
+  ASSERT_TRUE(manager_->Delete("", live->id()).ok());
   EXPECT_FALSE(fs::exists(dir));
   EXPECT_EQ(CrashImage("crash").recovery.recovered, 0);
 }

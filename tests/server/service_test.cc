@@ -249,7 +249,7 @@ TEST_F(ServiceTest, RunObjectiveDrivesABuiltInObjectiveServerSide) {
   const std::vector<double> start = (*f)->InitialPoint();
   auto o = CreateOptimizer<float>(spec, (*f)->layout(), std::vector<float>(start.begin(), start.end()));
   ASSERT_TRUE(DriveObjective<float>(**o, **f, 200, 2).ok());
-  auto served = server_->sessions().Get(id);
+  auto served = server_->sessions().Get("", id);
   ASSERT_TRUE(served.ok());
   (*served)->WithOptimizer([&](const auto& s) {
     for (std::size_t i = 0; i < s.Model().size(); ++i) EXPECT_EQ(static_cast<float>(s.Model()[i]), (*o)->Model()[i]);

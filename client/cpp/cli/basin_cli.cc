@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "client/cpp/basin_client.h"
+#include "client/cpp/cli/connection.h"
 #include "client/cpp/cli/json.h"
 #include "client/cpp/cli/optimizer_settings.h"
 #include "client/cpp/cli/run_command.h"
@@ -27,6 +28,15 @@
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "address of basin-server");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "deadline of each unary call (a Train stream has none)");
+ABSL_FLAG(std::string, token, "",
+          "bearer token of a basin-server with --auth_tokens_file (visible in `ps`: prefer --token_file)");
+ABSL_FLAG(std::string, token_file, "", "file holding the bearer token (surrounding whitespace is ignored)");
+ABSL_FLAG(bool, tls, false, "connect with TLS, trusting the system's CAs (implied by every --tls_* flag)");
+ABSL_FLAG(std::string, tls_ca, "", "PEM file of the CA(s) the server's certificate must chain to");
+ABSL_FLAG(std::string, tls_cert, "", "mutual TLS: PEM file of this client's certificate (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "mutual TLS: PEM file of this client's private key (with --tls_cert)");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "the name the server's certificate carries, when it is not the host of --target");
 ABSL_FLAG(bool, json, false, "machine output: one JSON object on stdout (progress goes to stderr)");
 
 ABSL_FLAG(std::string, objective, "logistic_regression",
@@ -64,7 +74,8 @@ std::string UsageText() {
       // Abseil prints "basin: " before it.
       "the command-line client of basin-server.\n"
       "\n"
-      "Usage: basin [--target=HOST:PORT] [--json] COMMAND ...\n"
+      "Usage: basin [--target=HOST:PORT] [--token_file=FILE] [--tls_ca=CA.pem [--tls_cert=C.pem --tls_key=C.key]]\n"
+      "             [--json] COMMAND ...\n"
       "  health                 SERVING or NOT_SERVING (exit 0 only when SERVING)\n"
       "  sessions list          every session on the server\n"
       "  sessions get ID        one session: position and spec\n"
@@ -274,14 +285,26 @@ int Main(int argc, char** argv) {
   const std::string command = args[1];
   if (!set_items.empty() && command != "run") return Usage("--set applies to run only");
 
-  client::CallOptions call_options;
-  call_options.timeout = absl::GetFlag(FLAGS_timeout);
-  std::unique_ptr<client::Client> client = client::Client::Connect(absl::GetFlag(FLAGS_target), call_options);
+  absl::StatusOr<std::unique_ptr<client::Client>> client = ConnectWith(ConnectionFlags{
+      .target = absl::GetFlag(FLAGS_target),
+      .timeout = absl::GetFlag(FLAGS_timeout),
+      .token = absl::GetFlag(FLAGS_token),
+      .token_file = absl::GetFlag(FLAGS_token_file),
+      .tls = absl::GetFlag(FLAGS_tls),
+      .tls_ca = absl::GetFlag(FLAGS_tls_ca),
+      .tls_cert = absl::GetFlag(FLAGS_tls_cert),
+      .tls_key = absl::GetFlag(FLAGS_tls_key),
+      .tls_server_name = absl::GetFlag(FLAGS_tls_server_name),
+  });
+  if (!client.ok()) {
+    return client.status().code() == absl::StatusCode::kInvalidArgument ? Usage(std::string(client.status().message()))
+                                                                         : Fail(client.status());
+  }
   const bool json = absl::GetFlag(FLAGS_json);
-  if (command == "health") return args.size() == 2 ? Health(*client, json) : Usage("health takes no argument");
-  if (command == "sessions") return Sessions(*client, args, json);
-  if (command == "stats") return Stats(*client, args, json);
-  if (command == "run") return Run(*client, args, set_items, json);
+  if (command == "health") return args.size() == 2 ? Health(**client, json) : Usage("health takes no argument");
+  if (command == "sessions") return Sessions(**client, args, json);
+  if (command == "stats") return Stats(**client, args, json);
+  if (command == "run") return Run(**client, args, set_items, json);
   return Usage(absl::StrCat("unknown command '", command, "'"));
 }
 

@@ -87,11 +87,16 @@ class SampleInfo:
 
 @dataclasses.dataclass(frozen=True)
 class TLS:
-    """TLS settings: PEM file paths (a root certificate, and a client pair for mutual TLS)."""
+    """TLS settings: PEM file paths (a root certificate, and a client pair for mutual TLS).
+
+    ``server_name`` is the name the server's certificate must carry when it is not the target's
+    host (e.g. a certificate for "basin.example" reached at "10.0.0.7:50051").
+    """
 
     root_cert: Optional[str] = None
     client_cert: Optional[str] = None
     client_key: Optional[str] = None
+    server_name: Optional[str] = None
 
 
 def _read(path: Optional[str]) -> Optional[bytes]:
@@ -101,9 +106,7 @@ def _read(path: Optional[str]) -> Optional[bytes]:
         return f.read()
 
 
-def _credentials(tls: Union[TLS, Mapping[str, str]]) -> grpc.ChannelCredentials:
-    if isinstance(tls, Mapping):
-        tls = TLS(**tls)
+def _credentials(tls: TLS) -> grpc.ChannelCredentials:
     return grpc.ssl_channel_credentials(
         root_certificates=_read(tls.root_cert),
         private_key=_read(tls.client_key),
@@ -138,9 +141,10 @@ def _call(fn: Callable[[], T]) -> T:
 class Client:
     """A channel to basin-server.
 
-    ``token``, when given, is sent as ``authorization: Bearer <token>`` metadata on every call
-    (the server does not check it yet). ``tls`` is None (plaintext) or a :class:`TLS` (or a dict
-    of its fields). ``timeout`` (seconds) bounds each unary call and parameter transfer; the Train
+    ``token``, when given, is sent as ``authorization: Bearer <token>`` metadata on every call,
+    Train included: a server with ``--auth_tokens_file`` needs it and shows the token's tenant
+    only its own sessions (docs/security.md). ``tls`` is None (plaintext) or a :class:`TLS` (or
+    a dict of its fields). ``timeout`` (seconds) bounds each unary call and parameter transfer; the Train
     stream has none.
     """
 
@@ -151,7 +155,7 @@ class Client:
         tls: Optional[Union[TLS, Mapping[str, str]]] = None,
         timeout: float = 30.0,
     ) -> None:
-        options = [
+        options: List[Tuple[str, Any]] = [
             # Keepalive within what basin-server accepts (a ping every 10 s at the most).
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
@@ -160,6 +164,10 @@ class Client:
         if tls is None:
             self._channel = grpc.insecure_channel(target, options=options)
         else:
+            if isinstance(tls, Mapping):
+                tls = TLS(**tls)
+            if tls.server_name:
+                options.append(("grpc.ssl_target_name_override", tls.server_name))
             self._channel = grpc.secure_channel(target, _credentials(tls), options=options)
         self.target = target
         self.timeout = timeout
@@ -241,7 +249,7 @@ class Client:
         return Session(self, info, wire_dtype=wire_dtype, worker_id=worker_id)
 
     def list_sessions(self) -> List[pb.Session]:
-        """Every session of the server, following pages."""
+        """Every session of the server (of this client's tenant), following pages."""
         out: List[pb.Session] = []
         request = pb.ListSessionsRequest()
         while True:
