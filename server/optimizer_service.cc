@@ -50,6 +50,20 @@ absl::StatusOr<int64_t> OutgoingChunkBytes(int64_t requested, int64_t limit, abs
   return requested;
 }
 
+v1::TickAck::Outcome ToProtoOutcome(TickOutcome outcome) {
+  switch (outcome) {
+    case TickOutcome::kApplied:
+      return v1::TickAck::OUTCOME_APPLIED;
+    case TickOutcome::kDuplicate:
+      return v1::TickAck::OUTCOME_DUPLICATE;
+    case TickOutcome::kDropped:
+      return v1::TickAck::OUTCOME_DROPPED;
+    case TickOutcome::kSkipped:
+      return v1::TickAck::OUTCOME_SKIPPED;
+  }
+  return v1::TickAck::OUTCOME_UNSPECIFIED;
+}
+
 // Writes `values` as a sequence of messages made by `fill(message, chunk)`, the last one marked
 // by `mark_last`: one message is held back so the final chunk can be flagged.
 template <typename Real, typename Message, typename Fill, typename MarkLast, typename Write>
@@ -204,12 +218,14 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
   const bool sync = session.workers().mode == WorkerPolicy::Mode::kSync;
   ChunkAssembler<Real> assembler(session.layout(), sessions_->limits().max_chunk_bytes);
   int64_t sent_tick = -1;
+  // A skipped gradient is answered with the query point again, though this stream has sent it.
+  bool resend_query = false;
   auto cancelled = [context] { return context->IsCancelled(); };
 
   while (true) {
-    // The query point of the current tick, once per tick.
+    // The query point of the current tick, once per tick (and again after a skipped gradient).
     QueryPoint<Real> query = session.CopyQuery<Real>();
-    if (query.tick > sent_tick) {
+    if (query.tick > sent_tick || resend_query) {
       absl::Status s = SendChunked<Real, v1::TrainResponse>(
           session.layout(), absl::MakeConstSpan(query.values), *query_dtype, *chunk_bytes,
           [&](v1::TrainResponse& r) -> v1::TensorChunk& {
@@ -227,6 +243,7 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
           });
       if (!s.ok()) return ToGrpcStatus(s);
       sent_tick = query.tick;
+      resend_query = false;
     }
 
     // One gradient: the chunks of one tick, up to the one marked last.
@@ -270,11 +287,10 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
 
     v1::TrainResponse ack;
     ack.mutable_ack()->set_tick(tick);
-    ack.mutable_ack()->set_outcome(*outcome == TickOutcome::kApplied     ? v1::TickAck::OUTCOME_APPLIED
-                                   : *outcome == TickOutcome::kDuplicate ? v1::TickAck::OUTCOME_DUPLICATE
-                                                                         : v1::TickAck::OUTCOME_DROPPED);
+    ack.mutable_ack()->set_outcome(ToProtoOutcome(*outcome));
     ack.mutable_ack()->set_session_tick(session.tick());
     if (!stream->Write(ack)) return grpc::Status::OK;
+    resend_query = *outcome == TickOutcome::kSkipped;
     if (*outcome == TickOutcome::kApplied && session.series() != nullptr) {
       const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - tick_start;
       session.series()->tick_seconds->Observe(elapsed.count());

@@ -73,6 +73,9 @@ absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromProto(const v1::CreateSes
   auto workers = WorkerPolicyFromProto(proto.workers());
   BASIN_RETURN_IF_ERROR(workers.status());
   spec.workers = *workers;
+  auto nonfinite = NonFinitePolicyFromProto(proto.nonfinite_policy());
+  BASIN_RETURN_IF_ERROR(nonfinite.status());
+  spec.nonfinite_policy = *nonfinite;
   spec.metrics_run = proto.metrics_run();
 
   spec.request_id = request.request_id();
@@ -101,6 +104,19 @@ absl::StatusOr<WorkerPolicy> WorkerPolicyFromProto(const v1::WorkerPolicy& w) {
   return workers;
 }
 
+absl::StatusOr<NonFinitePolicy> NonFinitePolicyFromProto(v1::NonFinitePolicy policy) {
+  switch (policy) {
+    case v1::NONFINITE_POLICY_UNSPECIFIED:
+    case v1::NONFINITE_POLICY_REJECT:
+      return NonFinitePolicy::kReject;
+    case v1::NONFINITE_POLICY_SKIP:
+      return NonFinitePolicy::kSkip;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.nonfinite_policy has no value ", static_cast<int>(policy)));
+  }
+}
+
 v1::WorkerPolicy WorkerPolicyToProto(const WorkerPolicy& workers) {
   v1::WorkerPolicy w;
   w.set_num_workers(workers.num_workers);
@@ -124,6 +140,8 @@ v1::Session SessionToProto(const Session& session) {
   *spec.mutable_samples() = SampleCollectionToProto(session.spec().samples);
   spec.set_seed(session.spec().seed);
   *spec.mutable_workers() = WorkerPolicyToProto(session.workers());
+  spec.set_nonfinite_policy(session.nonfinite_policy() == NonFinitePolicy::kSkip ? v1::NONFINITE_POLICY_SKIP
+                                                                                  : v1::NONFINITE_POLICY_REJECT);
   spec.set_metrics_run(session.metrics_run());
   const OptimizerStats stats = session.Stats();
   out.set_tick(stats.tick);
@@ -154,6 +172,7 @@ v1::SessionStats SessionStatsToProto(const Session& session) {
   out.set_gradients_dropped(c.gradients_dropped);
   out.set_gradients_duplicate(c.gradients_duplicate);
   out.set_gradients_stale_applied(c.gradients_stale_applied);
+  out.set_gradients_skipped(c.gradients_skipped);
   return out;
 }
 

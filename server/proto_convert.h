@@ -23,6 +23,8 @@ absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromProto(const v1::CreateSes
 // Unset num_workers is 1, unset quorum is num_workers; an unknown mode is InvalidArgument.
 absl::StatusOr<WorkerPolicy> WorkerPolicyFromProto(const v1::WorkerPolicy& proto);
 v1::WorkerPolicy WorkerPolicyToProto(const WorkerPolicy& workers);
+// Unset is reject; a value the schema does not know is InvalidArgument naming it.
+absl::StatusOr<NonFinitePolicy> NonFinitePolicyFromProto(v1::NonFinitePolicy policy);
 
 v1::Session SessionToProto(const Session& session);
 v1::SessionStats SessionStatsToProto(const Session& session);

@@ -9,6 +9,19 @@
 
 namespace basin {
 
+namespace {
+
+template <typename Real>
+bool AllFinite(absl::Span<const Real> gradient, double loss) {
+  if (!std::isfinite(loss)) return false;
+  for (Real g : gradient) {
+    if (!std::isfinite(g)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 absl::Status WorkerPolicy::Check(int64_t ticks_per_step) const {
   if (num_workers < 1) {
     return absl::InvalidArgumentError(absl::StrCat("workers.num_workers must be >= 1, got ", num_workers));
@@ -33,12 +46,13 @@ absl::Status WorkerPolicy::Check(int64_t ticks_per_step) const {
 }
 
 Session::Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers, std::string metrics_run,
-                 ServerMetrics* metrics)
+                 ServerMetrics* metrics, NonFinitePolicy nonfinite_policy)
     : id_(std::move(id)),
       layout_(std::visit([](const auto& o) { return o->layout(); }, optimizer)),
       dtype_(std::visit([](const auto& o) { return o->dtype(); }, optimizer)),
       spec_(std::visit([](const auto& o) { return o->spec(); }, optimizer)),
       workers_(workers),
+      nonfinite_policy_(nonfinite_policy),
       metrics_run_(std::move(metrics_run)),
       metrics_(metrics),
       series_(metrics == nullptr ? nullptr : metrics->ForOptimizer(OptimizerName(spec_.config))),
@@ -50,8 +64,22 @@ void Session::CountProgress(int64_t ticks, int64_t steps) {
   if (steps > 0) series_->steps->Increment(static_cast<double>(steps));
 }
 
-void Session::CountStale(prometheus::Counter& (ServerMetrics::*counter)()) {
+void Session::CountEvent(prometheus::Counter& (ServerMetrics::*counter)()) {
   if (metrics_ != nullptr) (metrics_->*counter)().Increment();
+}
+
+template <typename Real>
+bool Session::SkipNonFinite(absl::Span<const Real> gradient, double loss) {
+  if (nonfinite_policy_ != NonFinitePolicy::kSkip || AllFinite(gradient, loss)) return false;
+  ++counters_.gradients_skipped;
+  CountEvent(&ServerMetrics::nonfinite_skipped);
+  return true;
+}
+
+template <typename Real>
+absl::Status Session::CountRefusal(absl::Status refusal, absl::Span<const Real> gradient, double loss) {
+  if (!AllFinite(gradient, loss)) CountEvent(&ServerMetrics::nonfinite_rejected);
+  return refusal;
 }
 
 template <typename Real>
@@ -163,20 +191,21 @@ absl::StatusOr<TickOutcome> Session::SubmitSync(Optimizer<Real>& o, int worker, 
       return TickOutcome::kDuplicate;
     }
     ++counters_.gradients_dropped;
-    CountStale(&ServerMetrics::stale_dropped);
+    CountEvent(&ServerMetrics::stale_dropped);
     return TickOutcome::kDropped;
   }
   if (pending_.count(worker) != 0) {
     ++counters_.gradients_duplicate;
     return TickOutcome::kDuplicate;
   }
+  if (SkipNonFinite(gradient, loss)) return TickOutcome::kSkipped;
   if (workers_.quorum == 1) {
     absl::Status s = TellCounted(o, gradient, loss);
-    if (!s.ok()) return s;
+    if (!s.ok()) return CountRefusal(s, gradient, loss);
   } else {
     // Check now so a bad gradient is refused to its sender, not discovered at the quorum.
     absl::Status s = o.CheckGradient(gradient, loss);
-    if (!s.ok()) return s;
+    if (!s.ok()) return CountRefusal(s, gradient, loss);
     Contribution c{std::vector<double>(gradient.begin(), gradient.end()), loss, batch_size};
     pending_.emplace(worker, std::move(c));
     if (static_cast<int>(pending_.size()) < workers_.quorum) {
@@ -215,16 +244,17 @@ absl::StatusOr<TickOutcome> Session::SubmitAsync(Optimizer<Real>& o, int worker,
   }
   const int64_t staleness = o.tick() - tick;
   if (staleness > workers_.max_staleness) {
-    CountStale(&ServerMetrics::stale_rejected);
+    CountEvent(&ServerMetrics::stale_rejected);
     return absl::AbortedError(absl::StrCat("gradient for tick ", tick, " is ", staleness,
                                            " ticks old; the session allows ", workers_.max_staleness,
                                            ": fetch the current query point and recompute"));
   }
+  if (SkipNonFinite(gradient, loss)) return TickOutcome::kSkipped;
   absl::Status s = TellCounted(o, gradient, loss);
-  if (!s.ok()) return s;
+  if (!s.ok()) return CountRefusal(s, gradient, loss);
   if (staleness > 0) {
     ++counters_.gradients_stale_applied;
-    CountStale(&ServerMetrics::stale_applied);
+    CountEvent(&ServerMetrics::stale_applied);
   }
   last_tick_of_worker_[worker] = tick;
   tick_changed_.notify_all();

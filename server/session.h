@@ -30,13 +30,20 @@ struct WorkerPolicy {
   absl::Status Check(int64_t ticks_per_step) const;
 };
 
+// What a session does with a gradient or loss holding NaN or Inf (SessionSpec.nonfinite_policy).
+enum class NonFinitePolicy {
+  kReject,  // INVALID_ARGUMENT naming the element; nothing changes
+  kSkip,    // kSkipped: nothing changes, the worker recomputes the same tick on another minibatch
+};
+
 // What happened to one worker's gradient.
-enum class TickOutcome { kApplied, kDuplicate, kDropped };
+enum class TickOutcome { kApplied, kDuplicate, kDropped, kSkipped };
 
 struct SessionCounters {
   int64_t gradients_dropped = 0;
   int64_t gradients_duplicate = 0;
   int64_t gradients_stale_applied = 0;
+  int64_t gradients_skipped = 0;
 };
 
 // The query point of one tick, copied out so it can be sent without holding the session.
@@ -58,18 +65,21 @@ struct QueryPoint {
 // depend on arrival order. A gradient for T arriving after T closed is dropped and counted.
 // Async mode: a gradient for tick t is applied at the current tick T if T − t ≤ max_staleness,
 // otherwise refused with ABORTED. Ticks from the future are INVALID_ARGUMENT in both modes.
+// A gradient that would be applied (or join a quorum) but holds NaN or Inf, in an element or the
+// loss, is refused or skipped as the NonFinitePolicy says; a skipped one is in no quorum.
 class Session {
  public:
   // `metrics_run` is the session's per-run metrics label ("" for none); `metrics` (may be null)
-  // receives its ticks, steps and stale gradients.
+  // receives its ticks, steps, stale and non-finite gradients.
   Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers, std::string metrics_run = "",
-          ServerMetrics* metrics = nullptr);
+          ServerMetrics* metrics = nullptr, NonFinitePolicy nonfinite_policy = NonFinitePolicy::kReject);
 
   const std::string& id() const { return id_; }
   const ParameterLayout& layout() const { return layout_; }
   DType dtype() const { return dtype_; }
   const OptimizerSpec& spec() const { return spec_; }
   const WorkerPolicy& workers() const { return workers_; }
+  NonFinitePolicy nonfinite_policy() const { return nonfinite_policy_; }
   const std::string& metrics_run() const { return metrics_run_; }
   // The metrics series of this session's optimizer; nullptr without metrics.
   const OptimizerSeries* series() const { return series_; }
@@ -120,7 +130,14 @@ class Session {
   template <typename Real>
   absl::Status TellCounted(Optimizer<Real>& o, absl::Span<const Real> gradient, double loss);
   void CountProgress(int64_t ticks, int64_t steps);
-  void CountStale(prometheus::Counter& (ServerMetrics::*counter)());
+  void CountEvent(prometheus::Counter& (ServerMetrics::*counter)());
+  // Under NonFinitePolicy::kSkip: true, and counted, when the gradient or loss holds NaN or Inf.
+  // Under kReject the optimizer's own check refuses it, so the default path reads the gradient once.
+  template <typename Real>
+  bool SkipNonFinite(absl::Span<const Real> gradient, double loss);
+  // Returns the optimizer's refusal of a gradient, counted as a non-finite rejection if it was one.
+  template <typename Real>
+  absl::Status CountRefusal(absl::Status refusal, absl::Span<const Real> gradient, double loss);
 
   template <typename Real>
   absl::StatusOr<TickOutcome> SubmitSync(Optimizer<Real>& o, int worker, int64_t tick,
@@ -134,6 +151,7 @@ class Session {
   const DType dtype_;
   const OptimizerSpec spec_;
   const WorkerPolicy workers_;
+  const NonFinitePolicy nonfinite_policy_;
   const std::string metrics_run_;
   ServerMetrics* const metrics_;
   const OptimizerSeries* const series_;

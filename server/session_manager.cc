@@ -107,7 +107,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
   if (earlier != nullptr) return earlier;
   BASIN_RETURN_IF_ERROR(CheckRoomForOneMore());
   BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run));
-  auto session = std::make_shared<Session>(NewId(), std::move(optimizer), spec.workers, spec.metrics_run, metrics_);
+  auto session = std::make_shared<Session>(NewId(), std::move(optimizer), spec.workers, spec.metrics_run, metrics_,
+                                           spec.nonfinite_policy);
   const int64_t bytes = session->state_bytes();
   if (total_state_bytes_ + bytes > limits_.max_total_state_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat("the session needs ", bytes, " bytes of state; the server holds ",

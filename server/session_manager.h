@@ -32,6 +32,7 @@ struct CreateSessionSpec {
   DType dtype = DType::kF32;
   OptimizerSpec optimizer;
   WorkerPolicy workers;
+  NonFinitePolicy nonfinite_policy = NonFinitePolicy::kReject;
   // Idempotency: a second Create with the same request_id and fingerprint returns the first
   // session; with another fingerprint it is ALREADY_EXISTS.
   std::string request_id;
