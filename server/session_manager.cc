@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -79,13 +80,6 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
                                                    " bytes long; the limit is 128"));
   }
   BASIN_RETURN_IF_ERROR(CheckMetricsRunLabel(spec.metrics_run));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
-    if (earlier != nullptr) return earlier;
-    BASIN_RETURN_IF_ERROR(CheckRoomForOneMore());
-    BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run));
-  }
   if (spec.layout.num_elements() > limits_.max_parameters_per_session) {
     return absl::ResourceExhaustedError(absl::StrCat("the layout has ", spec.layout.num_elements(),
                                                      " parameters; the limit per session is ",
@@ -95,12 +89,38 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
     return absl::ResourceExhaustedError(absl::StrCat("workers.num_workers is ", spec.workers.num_workers,
                                                      "; the limit per session is ", limits_.max_workers_per_session));
   }
+  // Building the optimizer allocates and zeroes its state. What depends only on the spec is
+  // checked first, on an optimizer of the same spec with one parameter, and the state's size is
+  // reserved: a session the server cannot hold is refused without touching that memory, and
+  // concurrent creations cannot together overshoot the limit.
+  BASIN_ASSIGN_OR_RETURN(AnyOptimizer probe, CreateAnyOptimizer(spec.optimizer, ParameterLayout::Flat(1), spec.dtype));
+  const int64_t ticks_per_step = std::visit([](const auto& o) { return o->ticks_per_step(); }, probe);
+  BASIN_RETURN_IF_ERROR(spec.workers.Check(ticks_per_step));
+  const int64_t state_variables =
+      std::visit([](const auto& o) { return static_cast<int64_t>(o->StateVariableNames().size()); }, probe);
+  const int64_t bytes = state_variables * spec.layout.num_elements() * DTypeSize(spec.dtype);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
+    if (earlier != nullptr) return earlier;
+    BASIN_RETURN_IF_ERROR(CheckRoomForOneMore());
+    BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run));
+    if (total_state_bytes_ + bytes > limits_.max_total_state_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat("the session needs ", bytes,
+                                                       " bytes of state; the server holds ", total_state_bytes_,
+                                                       " of its limit ", limits_.max_total_state_bytes));
+    }
+    total_state_bytes_ += bytes;
+  }
+  absl::Cleanup release_reservation = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    total_state_bytes_ -= bytes;
+  };
   // Built outside the lock: allocation and initial values can take a while for a large model.
   BASIN_ASSIGN_OR_RETURN(AnyOptimizer optimizer, CreateAnyOptimizer(spec.optimizer, spec.layout, spec.dtype));
-  const int64_t ticks_per_step = std::visit([](const auto& o) { return o->ticks_per_step(); }, optimizer);
-  BASIN_RETURN_IF_ERROR(spec.workers.Check(ticks_per_step));
   if (spec.initialize) BASIN_RETURN_IF_ERROR(spec.initialize(optimizer));
 
+  // Declared after the reservation's release, so released before it runs.
   std::lock_guard<std::mutex> lock(mu_);
   // Again under the lock: a concurrent Create may have won the race.
   BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
@@ -109,13 +129,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
   BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run));
   auto session = std::make_shared<Session>(NewId(), std::move(optimizer), spec.workers, spec.metrics_run, metrics_,
                                            spec.nonfinite_policy);
-  const int64_t bytes = session->state_bytes();
-  if (total_state_bytes_ + bytes > limits_.max_total_state_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("the session needs ", bytes, " bytes of state; the server holds ",
-                                                     total_state_bytes_, " of its limit ",
-                                                     limits_.max_total_state_bytes));
-  }
-  total_state_bytes_ += bytes;
+  std::move(release_reservation).Cancel();
   sessions_.emplace(session->id(), session);
   if (!spec.request_id.empty()) requests_[spec.request_id] = Request{spec.fingerprint, session->id()};
   if (!spec.metrics_run.empty()) metrics_runs_.emplace(spec.metrics_run, session);
