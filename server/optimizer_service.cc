@@ -42,6 +42,13 @@ absl::StatusOr<WireDType> OutgoingDType(v1::DType dtype, absl::string_view what)
   }
 }
 
+// What a streamed request holds, for messages that refuse it: "a message holding 'gradient'".
+std::string KindOf(const google::protobuf::Message& request) {
+  const auto* field = request.GetReflection()->GetOneofFieldDescriptor(
+      request, request.GetDescriptor()->FindOneofByName("kind"));
+  return field == nullptr ? "an empty message" : absl::StrCat("a message holding '", field->name(), "'");
+}
+
 absl::StatusOr<int64_t> OutgoingChunkBytes(int64_t requested, int64_t limit, absl::string_view what) {
   if (requested == 0) return std::min(kDefaultMaxChunkBytes, limit);
   if (requested < 8 || requested > limit) {
@@ -119,8 +126,9 @@ grpc::Status OptimizerService::CreateSession(grpc::ServerContext*, const v1::Cre
               if (!s.ok()) return absl::Status(s.code(), absl::StrCat("initial_values: ", s.message()));
             }
             absl::Status s = assembler.Finish();
+            if (s.ok()) s = o->SetStartingPoint(assembler.values());
             if (!s.ok()) return absl::Status(s.code(), absl::StrCat("initial_values: ", s.message()));
-            return o->SetStartingPoint(assembler.values());
+            return s;
           },
           any);
     };
@@ -192,7 +200,9 @@ grpc::Status OptimizerService::Train(grpc::ServerContext* context,
   if (draining_) return Draining();
   v1::TrainRequest request;
   if (!stream->Read(&request)) return grpc::Status::OK;  // the client closed before attaching
-  if (!request.has_attach()) return Invalid("the first Train message must be an attach");
+  if (!request.has_attach()) {
+    return Invalid(absl::StrCat("the first Train message must be an attach, got ", KindOf(request)));
+  }
   const v1::Attach& attach = request.attach();
   auto session = sessions_->Get(attach.session_id());
   if (!session.ok()) return ToGrpcStatus(session.status());
@@ -260,7 +270,9 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
                    : Invalid(absl::StrCat("the stream ended in the middle of tick ", tick,
                                           "'s gradient; the tick was not applied"));
       }
-      if (!request.has_gradient()) return Invalid("only the first Train message may be an attach");
+      if (!request.has_gradient()) {
+        return Invalid(absl::StrCat("a Train message after the attach must be a gradient, got ", KindOf(request)));
+      }
       const v1::GradientChunk& g = request.gradient();
       metrics_->gradient_bytes().Increment(static_cast<double>(g.chunk().data().size()));
       if (first) {
@@ -315,13 +327,16 @@ grpc::Status OptimizerService::PutParameters(grpc::ServerContext*,
                                              grpc::ServerReader<v1::PutParametersRequest>* reader,
                                              v1::PutParametersResponse* response) {
   v1::PutParametersRequest request;
-  if (!reader->Read(&request) || !request.has_target()) {
-    return Invalid("the first PutParameters message must be a target");
+  if (!reader->Read(&request)) return Invalid("the first PutParameters message must be a target, got none");
+  if (!request.has_target()) {
+    return Invalid(absl::StrCat("the first PutParameters message must be a target, got ", KindOf(request)));
   }
   const v1::PutTarget target = request.target();
   if (target.which() != v1::PARAMETER_SET_MODEL && target.which() != v1::PARAMETER_SET_ANCHOR &&
       target.which() != v1::PARAMETER_SET_UNSPECIFIED) {
-    return Invalid(absl::StrCat("target.which must be MODEL or ANCHOR, got ", v1::ParameterSet_Name(target.which())));
+    const std::string& name = v1::ParameterSet_Name(target.which());
+    return Invalid(absl::StrCat("target.which must be MODEL or ANCHOR, got ",
+                                name.empty() ? absl::StrCat(static_cast<int>(target.which())) : name));
   }
   auto session = sessions_->Get(target.session_id());
   if (!session.ok()) return ToGrpcStatus(session.status());
@@ -338,7 +353,9 @@ grpc::Status OptimizerService::PutLoop(grpc::ServerReader<v1::PutParametersReque
   ChunkAssembler<Real> assembler(session.layout(), sessions_->limits().max_chunk_bytes);
   v1::PutParametersRequest request;
   while (reader->Read(&request)) {
-    if (!request.has_chunk()) return Invalid("only the first PutParameters message may be a target");
+    if (!request.has_chunk()) {
+      return Invalid(absl::StrCat("a PutParameters message after the target must be a chunk, got ", KindOf(request)));
+    }
     metrics_->parameter_bytes_received().Increment(static_cast<double>(request.chunk().data().size()));
     absl::Status s = assembler.Add(ViewOf(request.chunk()));
     if (!s.ok()) return ToGrpcStatus(s);
@@ -565,7 +582,9 @@ grpc::Status OptimizerService::ImportSession(grpc::ServerContext*, grpc::ServerR
                                 kCheckpointFormatVersion, ", the one this server reads"));
   }
   auto workers = WorkerPolicyFromProto(checkpoint.workers());
-  if (!workers.ok()) return ToGrpcStatus(workers.status());
+  if (!workers.ok()) {
+    return ToGrpcStatus(absl::Status(workers.status().code(), absl::StrCat("checkpoint ", workers.status().message())));
+  }
   auto optimizer = DecodeState(checkpoint.state());
   if (!optimizer.ok()) {
     return ToGrpcStatus(absl::Status(optimizer.status().code(),

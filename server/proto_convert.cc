@@ -71,7 +71,7 @@ absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromProto(const v1::CreateSes
   spec.optimizer.seed = proto.seed();
 
   auto workers = WorkerPolicyFromProto(proto.workers());
-  BASIN_RETURN_IF_ERROR(workers.status());
+  BASIN_RETURN_IF_ERROR(Prefixed("spec.", workers.status()));
   spec.workers = *workers;
   auto nonfinite = NonFinitePolicyFromProto(proto.nonfinite_policy());
   BASIN_RETURN_IF_ERROR(nonfinite.status());
@@ -97,7 +97,7 @@ absl::StatusOr<WorkerPolicy> WorkerPolicyFromProto(const v1::WorkerPolicy& w) {
       workers.mode = WorkerPolicy::Mode::kAsync;
       break;
     default:
-      return absl::InvalidArgumentError(absl::StrCat("spec.workers.mode has no value ", static_cast<int>(w.mode())));
+      return absl::InvalidArgumentError(absl::StrCat("workers.mode has no value ", static_cast<int>(w.mode())));
   }
   workers.quorum = w.quorum() == 0 ? workers.num_workers : w.quorum();
   workers.max_staleness = w.max_staleness();

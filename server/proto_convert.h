@@ -20,7 +20,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromProto(const v1::CreateSessionRequest& request);
 
 // A Session as the client sees it: the spec with every hyper-parameter filled in, and progress.
-// Unset num_workers is 1, unset quorum is num_workers; an unknown mode is InvalidArgument.
+// Unset num_workers is 1, unset quorum is num_workers; an unknown mode is InvalidArgument
+// ("workers.mode has no value 7").
 absl::StatusOr<WorkerPolicy> WorkerPolicyFromProto(const v1::WorkerPolicy& proto);
 v1::WorkerPolicy WorkerPolicyToProto(const WorkerPolicy& workers);
 // Unset is reject; a value the schema does not know is InvalidArgument naming it.
