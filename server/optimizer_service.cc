@@ -42,12 +42,33 @@ absl::StatusOr<WireDType> OutgoingDType(v1::DType dtype, absl::string_view what)
   }
 }
 
+// What a streamed request holds, for messages that refuse it: "a message holding 'gradient'".
+std::string KindOf(const google::protobuf::Message& request) {
+  const auto* field = request.GetReflection()->GetOneofFieldDescriptor(
+      request, request.GetDescriptor()->FindOneofByName("kind"));
+  return field == nullptr ? "an empty message" : absl::StrCat("a message holding '", field->name(), "'");
+}
+
 absl::StatusOr<int64_t> OutgoingChunkBytes(int64_t requested, int64_t limit, absl::string_view what) {
   if (requested == 0) return std::min(kDefaultMaxChunkBytes, limit);
   if (requested < 8 || requested > limit) {
     return absl::InvalidArgumentError(absl::StrCat(what, " must be 0 (1 MiB) or in [8, ", limit, "], got ", requested));
   }
   return requested;
+}
+
+v1::TickAck::Outcome ToProtoOutcome(TickOutcome outcome) {
+  switch (outcome) {
+    case TickOutcome::kApplied:
+      return v1::TickAck::OUTCOME_APPLIED;
+    case TickOutcome::kDuplicate:
+      return v1::TickAck::OUTCOME_DUPLICATE;
+    case TickOutcome::kDropped:
+      return v1::TickAck::OUTCOME_DROPPED;
+    case TickOutcome::kSkipped:
+      return v1::TickAck::OUTCOME_SKIPPED;
+  }
+  return v1::TickAck::OUTCOME_UNSPECIFIED;
 }
 
 // Writes `values` as a sequence of messages made by `fill(message, chunk)`, the last one marked
@@ -107,8 +128,9 @@ grpc::Status OptimizerService::CreateSession(grpc::ServerContext* context, const
               if (!s.ok()) return absl::Status(s.code(), absl::StrCat("initial_values: ", s.message()));
             }
             absl::Status s = assembler.Finish();
+            if (s.ok()) s = o->SetStartingPoint(assembler.values());
             if (!s.ok()) return absl::Status(s.code(), absl::StrCat("initial_values: ", s.message()));
-            return o->SetStartingPoint(assembler.values());
+            return s;
           },
           any);
     };
@@ -186,7 +208,9 @@ grpc::Status OptimizerService::Train(grpc::ServerContext* context,
   if (draining_) return Draining();
   v1::TrainRequest request;
   if (!stream->Read(&request)) return grpc::Status::OK;  // the client closed before attaching
-  if (!request.has_attach()) return Invalid("the first Train message must be an attach");
+  if (!request.has_attach()) {
+    return Invalid(absl::StrCat("the first Train message must be an attach, got ", KindOf(request)));
+  }
   const v1::Attach& attach = request.attach();
   auto session = sessions_->Get(tenant, attach.session_id());
   if (!session.ok()) return ToGrpcStatus(session.status());
@@ -212,12 +236,14 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
   const bool sync = session.workers().mode == WorkerPolicy::Mode::kSync;
   ChunkAssembler<Real> assembler(session.layout(), sessions_->limits().max_chunk_bytes);
   int64_t sent_tick = -1;
+  // A skipped gradient is answered with the query point again, though this stream has sent it.
+  bool resend_query = false;
   auto cancelled = [context] { return context->IsCancelled(); };
 
   while (true) {
-    // The query point of the current tick, once per tick.
+    // The query point of the current tick, once per tick (and again after a skipped gradient).
     QueryPoint<Real> query = session.CopyQuery<Real>();
-    if (query.tick > sent_tick) {
+    if (query.tick > sent_tick || resend_query) {
       // every_tick: the change that led to this point is on disk before anyone computes at it.
       absl::Status durable = session.MakeDurable();
       if (!durable.ok()) return ToGrpcStatus(durable);
@@ -238,6 +264,7 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
           });
       if (!s.ok()) return ToGrpcStatus(s);
       sent_tick = query.tick;
+      resend_query = false;
     }
 
     // One gradient: the chunks of one tick, up to the one marked last.
@@ -254,7 +281,9 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
                    : Invalid(absl::StrCat("the stream ended in the middle of tick ", tick,
                                           "'s gradient; the tick was not applied"));
       }
-      if (!request.has_gradient()) return Invalid("only the first Train message may be an attach");
+      if (!request.has_gradient()) {
+        return Invalid(absl::StrCat("a Train message after the attach must be a gradient, got ", KindOf(request)));
+      }
       const v1::GradientChunk& g = request.gradient();
       metrics_->gradient_bytes().Increment(static_cast<double>(g.chunk().data().size()));
       if (first) {
@@ -284,12 +313,11 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
 
     v1::TrainResponse ack;
     ack.mutable_ack()->set_tick(tick);
-    ack.mutable_ack()->set_outcome(*outcome == TickOutcome::kApplied     ? v1::TickAck::OUTCOME_APPLIED
-                                   : *outcome == TickOutcome::kDuplicate ? v1::TickAck::OUTCOME_DUPLICATE
-                                                                         : v1::TickAck::OUTCOME_DROPPED);
+    ack.mutable_ack()->set_outcome(ToProtoOutcome(*outcome));
     ack.mutable_ack()->set_session_tick(session.tick());
     ack.mutable_ack()->set_durable_tick(session.durable_tick());
     if (!stream->Write(ack)) return grpc::Status::OK;
+    resend_query = *outcome == TickOutcome::kSkipped;
     if (*outcome == TickOutcome::kApplied && session.series() != nullptr) {
       const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - tick_start;
       session.series()->tick_seconds->Observe(elapsed.count());
@@ -297,8 +325,10 @@ grpc::Status OptimizerService::TrainLoop(grpc::ServerContext* context,
     // A sync worker whose gradient is in the open tick waits for the rest of its quorum before it
     // gets the next query point: whether it joined now or earlier (a duplicate resent after a
     // reconnect). For a tick already closed (a drop, an old duplicate) the wait returns at once and
-    // the stream goes on with the newest query point (sent only if newer than the last).
-    if (sync && tick == sent_tick && !session.WaitForTickAfter(tick, absl::InfiniteFuture(), cancelled)) {
+    // the stream goes on with the newest query point (sent only if newer than the last). A skipped
+    // gradient is no contribution: its worker recomputes at once.
+    const bool in_open_tick = sync && tick == sent_tick && *outcome != TickOutcome::kSkipped;
+    if (in_open_tick && !session.WaitForTickAfter(tick, absl::InfiniteFuture(), cancelled)) {
       if (session.closed()) {
         return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("session '", session.id(), "' was deleted"));
       }
@@ -315,13 +345,16 @@ grpc::Status OptimizerService::PutParameters(grpc::ServerContext* context,
                                              v1::PutParametersResponse* response) {
   BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
   v1::PutParametersRequest request;
-  if (!reader->Read(&request) || !request.has_target()) {
-    return Invalid("the first PutParameters message must be a target");
+  if (!reader->Read(&request)) return Invalid("the first PutParameters message must be a target, got none");
+  if (!request.has_target()) {
+    return Invalid(absl::StrCat("the first PutParameters message must be a target, got ", KindOf(request)));
   }
   const v1::PutTarget target = request.target();
   if (target.which() != v1::PARAMETER_SET_MODEL && target.which() != v1::PARAMETER_SET_ANCHOR &&
       target.which() != v1::PARAMETER_SET_UNSPECIFIED) {
-    return Invalid(absl::StrCat("target.which must be MODEL or ANCHOR, got ", v1::ParameterSet_Name(target.which())));
+    const std::string& name = v1::ParameterSet_Name(target.which());
+    return Invalid(absl::StrCat("target.which must be MODEL or ANCHOR, got ",
+                                name.empty() ? absl::StrCat(static_cast<int>(target.which())) : name));
   }
   auto session = sessions_->Get(tenant, target.session_id());
   if (!session.ok()) return ToGrpcStatus(session.status());
@@ -338,7 +371,9 @@ grpc::Status OptimizerService::PutLoop(grpc::ServerReader<v1::PutParametersReque
   ChunkAssembler<Real> assembler(session.layout(), sessions_->limits().max_chunk_bytes);
   v1::PutParametersRequest request;
   while (reader->Read(&request)) {
-    if (!request.has_chunk()) return Invalid("only the first PutParameters message may be a target");
+    if (!request.has_chunk()) {
+      return Invalid(absl::StrCat("a PutParameters message after the target must be a chunk, got ", KindOf(request)));
+    }
     metrics_->parameter_bytes_received().Increment(static_cast<double>(request.chunk().data().size()));
     absl::Status s = assembler.Add(ViewOf(request.chunk()));
     if (!s.ok()) return ToGrpcStatus(s);
@@ -581,7 +616,9 @@ grpc::Status OptimizerService::ImportSession(grpc::ServerContext* context, grpc:
                                 kCheckpointFormatVersion, ", the one this server reads"));
   }
   auto workers = WorkerPolicyFromProto(checkpoint.workers());
-  if (!workers.ok()) return ToGrpcStatus(workers.status());
+  if (!workers.ok()) {
+    return ToGrpcStatus(absl::Status(workers.status().code(), absl::StrCat("checkpoint ", workers.status().message())));
+  }
   auto optimizer = DecodeState(checkpoint.state());
   if (!optimizer.ok()) {
     return ToGrpcStatus(absl::Status(optimizer.status().code(),

@@ -71,8 +71,11 @@ absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromProto(const v1::CreateSes
   spec.optimizer.seed = proto.seed();
 
   auto workers = WorkerPolicyFromProto(proto.workers());
-  BASIN_RETURN_IF_ERROR(workers.status());
+  BASIN_RETURN_IF_ERROR(Prefixed("spec.", workers.status()));
   spec.workers = *workers;
+  auto nonfinite = NonFinitePolicyFromProto(proto.nonfinite_policy());
+  BASIN_RETURN_IF_ERROR(nonfinite.status());
+  spec.nonfinite_policy = *nonfinite;
   spec.metrics_run = proto.metrics_run();
   auto durability = DurabilityFromProto(proto.durability());
   BASIN_RETURN_IF_ERROR(durability.status());
@@ -98,7 +101,7 @@ absl::StatusOr<WorkerPolicy> WorkerPolicyFromProto(const v1::WorkerPolicy& w) {
       workers.mode = WorkerPolicy::Mode::kAsync;
       break;
     default:
-      return absl::InvalidArgumentError(absl::StrCat("spec.workers.mode has no value ", static_cast<int>(w.mode())));
+      return absl::InvalidArgumentError(absl::StrCat("workers.mode has no value ", static_cast<int>(w.mode())));
   }
   workers.quorum = w.quorum() == 0 ? workers.num_workers : w.quorum();
   workers.max_staleness = w.max_staleness();
@@ -148,6 +151,19 @@ v1::Durability DurabilityToProto(const Durability& durability) {
   return out;
 }
 
+absl::StatusOr<NonFinitePolicy> NonFinitePolicyFromProto(v1::NonFinitePolicy policy) {
+  switch (policy) {
+    case v1::NONFINITE_POLICY_UNSPECIFIED:
+    case v1::NONFINITE_POLICY_REJECT:
+      return NonFinitePolicy::kReject;
+    case v1::NONFINITE_POLICY_SKIP:
+      return NonFinitePolicy::kSkip;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.nonfinite_policy has no value ", static_cast<int>(policy)));
+  }
+}
+
 v1::WorkerPolicy WorkerPolicyToProto(const WorkerPolicy& workers) {
   v1::WorkerPolicy w;
   w.set_num_workers(workers.num_workers);
@@ -171,6 +187,8 @@ v1::Session SessionToProto(const Session& session) {
   *spec.mutable_samples() = SampleCollectionToProto(session.spec().samples);
   spec.set_seed(session.spec().seed);
   *spec.mutable_workers() = WorkerPolicyToProto(session.workers());
+  spec.set_nonfinite_policy(session.nonfinite_policy() == NonFinitePolicy::kSkip ? v1::NONFINITE_POLICY_SKIP
+                                                                                  : v1::NONFINITE_POLICY_REJECT);
   spec.set_metrics_run(session.metrics_run());
   *spec.mutable_durability() = DurabilityToProto(session.settings().durability);
   const OptimizerStats stats = session.Stats();
@@ -204,6 +222,7 @@ v1::SessionStats SessionStatsToProto(const Session& session) {
   out.set_gradients_duplicate(c.gradients_duplicate);
   out.set_gradients_stale_applied(c.gradients_stale_applied);
   out.set_durable_tick(session.durable_tick());
+  out.set_gradients_skipped(c.gradients_skipped);
   return out;
 }
 

@@ -29,12 +29,15 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromProto(const v1::CreateSessionRequest& request);
 
 // A Session as the client sees it: the spec with every hyper-parameter filled in, and progress.
-// Unset num_workers is 1, unset quorum is num_workers; an unknown mode is InvalidArgument.
+// Unset num_workers is 1, unset quorum is num_workers; an unknown mode is InvalidArgument
+// ("workers.mode has no value 7").
 absl::StatusOr<WorkerPolicy> WorkerPolicyFromProto(const v1::WorkerPolicy& proto);
 v1::WorkerPolicy WorkerPolicyToProto(const WorkerPolicy& workers);
 // Unset mode is periodic; an unknown mode or a negative, NaN or huge interval is InvalidArgument.
 absl::StatusOr<Durability> DurabilityFromProto(const v1::Durability& proto);
 v1::Durability DurabilityToProto(const Durability& durability);
+// Unset is reject; a value the schema does not know is InvalidArgument naming it.
+absl::StatusOr<NonFinitePolicy> NonFinitePolicyFromProto(v1::NonFinitePolicy policy);
 
 v1::Session SessionToProto(const Session& session);
 v1::SessionStats SessionStatsToProto(const Session& session);

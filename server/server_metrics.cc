@@ -71,6 +71,13 @@ ServerMetrics::ServerMetrics(absl::string_view version) : registry_(std::make_sh
   stale_applied_ = &stale.Add({{"outcome", "applied"}});
   stale_rejected_ = &stale.Add({{"outcome", "rejected"}});
   stale_dropped_ = &stale.Add({{"outcome", "dropped"}});
+  auto& nonfinite = BuildCounter()
+                        .Name("basin_gradients_nonfinite_total")
+                        .Help("Train-stream gradients with NaN or Inf in an element or the loss: rejected "
+                              "(INVALID_ARGUMENT) or skipped, as the session's nonfinite_policy says")
+                        .Register(r);
+  nonfinite_rejected_ = &nonfinite.Add({{"action", "rejected"}});
+  nonfinite_skipped_ = &nonfinite.Add({{"action", "skipped"}});
 
   train_streams_ = &BuildGauge().Name("basin_train_streams").Help("Open Train streams").Register(r).Add({});
 

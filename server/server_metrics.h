@@ -46,6 +46,8 @@ class ServerMetrics {
   prometheus::Counter& stale_applied() { return *stale_applied_; }
   prometheus::Counter& stale_rejected() { return *stale_rejected_; }
   prometheus::Counter& stale_dropped() { return *stale_dropped_; }
+  prometheus::Counter& nonfinite_rejected() { return *nonfinite_rejected_; }
+  prometheus::Counter& nonfinite_skipped() { return *nonfinite_skipped_; }
   prometheus::Gauge& train_streams() { return *train_streams_; }
   prometheus::Histogram& snapshot_seconds() { return *snapshot_seconds_; }
   prometheus::Counter& snapshot_failures() { return *snapshot_failures_; }
@@ -70,6 +72,8 @@ class ServerMetrics {
   prometheus::Counter* stale_applied_;
   prometheus::Counter* stale_rejected_;
   prometheus::Counter* stale_dropped_;
+  prometheus::Counter* nonfinite_rejected_;
+  prometheus::Counter* nonfinite_skipped_;
   prometheus::Gauge* train_streams_;
   prometheus::Histogram* snapshot_seconds_;
   prometheus::Counter* snapshot_failures_;

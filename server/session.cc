@@ -21,6 +21,15 @@ WalRecord GradientRecord(int worker, int64_t tick, double loss, double batch_siz
   return record;
 }
 
+template <typename Real>
+bool AllFinite(absl::Span<const Real> gradient, double loss) {
+  if (!std::isfinite(loss)) return false;
+  for (Real g : gradient) {
+    if (!std::isfinite(g)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 const char* DurabilityModeName(Durability::Mode mode) {
@@ -77,8 +86,22 @@ void Session::CountProgress(int64_t ticks, int64_t steps) {
   if (steps > 0) series_->steps->Increment(static_cast<double>(steps));
 }
 
-void Session::CountStale(prometheus::Counter& (ServerMetrics::*counter)()) {
+void Session::CountEvent(prometheus::Counter& (ServerMetrics::*counter)()) {
   if (metrics_ != nullptr) (metrics_->*counter)().Increment();
+}
+
+template <typename Real>
+bool Session::SkipNonFinite(absl::Span<const Real> gradient, double loss) {
+  if (settings_.nonfinite_policy != NonFinitePolicy::kSkip || AllFinite(gradient, loss)) return false;
+  ++counters_.gradients_skipped;
+  CountEvent(&ServerMetrics::nonfinite_skipped);
+  return true;
+}
+
+template <typename Real>
+absl::Status Session::CountRefusal(absl::Status refusal, absl::Span<const Real> gradient, double loss) {
+  if (!AllFinite(gradient, loss)) CountEvent(&ServerMetrics::nonfinite_rejected);
+  return refusal;
 }
 
 template <typename Real>
@@ -190,18 +213,20 @@ absl::StatusOr<TickOutcome> Session::SubmitSync(Optimizer<Real>& o, int worker, 
       return TickOutcome::kDuplicate;
     }
     ++counters_.gradients_dropped;
-    CountStale(&ServerMetrics::stale_dropped);
+    CountEvent(&ServerMetrics::stale_dropped);
     return TickOutcome::kDropped;
   }
   if (pending_.count(worker) != 0) {
     ++counters_.gradients_duplicate;
     return TickOutcome::kDuplicate;
   }
+  // Skipped before it is logged: a skipped gradient changes nothing that must survive.
+  if (SkipNonFinite(gradient, loss)) return TickOutcome::kSkipped;
   // Check now so a bad gradient is refused to its sender, not logged or discovered at the quorum.
   // (Applied alone and unlogged, Tell's own check suffices: no second pass on the hot path.)
   if (wal_ != nullptr || workers_.quorum > 1) {
     absl::Status checked = o.CheckGradient(gradient, loss);
-    if (!checked.ok()) return checked;
+    if (!checked.ok()) return CountRefusal(checked, gradient, loss);
   }
   const bool closes_tick = static_cast<int>(pending_.size()) + 1 >= workers_.quorum;
   absl::Status logged = LogLocked(GradientRecord(worker, tick, loss, batch_size, DTypeOf<Real>()),
@@ -210,7 +235,7 @@ absl::StatusOr<TickOutcome> Session::SubmitSync(Optimizer<Real>& o, int worker, 
   dirty_ = true;
   if (workers_.quorum == 1) {
     absl::Status s = TellCounted(o, gradient, loss);
-    if (!s.ok()) return s;
+    if (!s.ok()) return CountRefusal(s, gradient, loss);
   } else {
     absl::Status s;
     PendingContribution c{std::vector<double>(gradient.begin(), gradient.end()), loss, batch_size};
@@ -251,24 +276,25 @@ absl::StatusOr<TickOutcome> Session::SubmitAsync(Optimizer<Real>& o, int worker,
   }
   const int64_t staleness = o.tick() - tick;
   if (staleness > workers_.max_staleness) {
-    CountStale(&ServerMetrics::stale_rejected);
+    CountEvent(&ServerMetrics::stale_rejected);
     return absl::AbortedError(absl::StrCat("gradient for tick ", tick, " is ", staleness,
                                            " ticks old; the session allows ", workers_.max_staleness,
                                            ": fetch the current query point and recompute"));
   }
+  if (SkipNonFinite(gradient, loss)) return TickOutcome::kSkipped;
   if (wal_ != nullptr) {  // refused before it is logged; unlogged, Tell checks it
     absl::Status checked = o.CheckGradient(gradient, loss);
-    if (!checked.ok()) return checked;
+    if (!checked.ok()) return CountRefusal(checked, gradient, loss);
   }
   absl::Status s =
       LogLocked(GradientRecord(worker, tick, loss, 1, DTypeOf<Real>()), ValueBytes(gradient), o.tick() + 1);
   if (!s.ok()) return s;
   dirty_ = true;
   s = TellCounted(o, gradient, loss);
-  if (!s.ok()) return s;
+  if (!s.ok()) return CountRefusal(s, gradient, loss);
   if (staleness > 0) {
     ++counters_.gradients_stale_applied;
-    CountStale(&ServerMetrics::stale_applied);
+    CountEvent(&ServerMetrics::stale_applied);
   }
   last_tick_of_worker_[worker] = tick;
   tick_changed_.notify_all();

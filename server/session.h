@@ -25,7 +25,7 @@
 namespace basin {
 
 // What happened to one worker's gradient.
-enum class TickOutcome { kApplied, kDuplicate, kDropped };
+enum class TickOutcome { kApplied, kDuplicate, kDropped, kSkipped };
 
 // The query point of one tick, copied out so it can be sent without holding the session.
 template <typename Real>
@@ -43,6 +43,7 @@ struct SessionSettings {
   std::string request_id;  // the create request that made it (idempotent across restarts)
   std::string fingerprint;
   Durability durability;
+  NonFinitePolicy nonfinite_policy = NonFinitePolicy::kReject;
 };
 
 // One optimizer run: the optimizer plus the bookkeeping of its workers' ticks. Thread-safe; every
@@ -54,10 +55,12 @@ struct SessionSettings {
 // depend on arrival order. A gradient for T arriving after T closed is dropped and counted.
 // Async mode: a gradient for tick t is applied at the current tick T if T − t ≤ max_staleness,
 // otherwise refused with ABORTED. Ticks from the future are INVALID_ARGUMENT in both modes.
+// A gradient that would be applied (or join a quorum) but holds NaN or Inf, in an element or the
+// loss, is refused or skipped as the NonFinitePolicy says; a skipped one is in no quorum.
 class Session {
  public:
   // `metrics_run` is the session's per-run metrics label ("" for none); `metrics` (may be null)
-  // receives its ticks, steps and stale gradients.
+  // receives its ticks, steps, stale and non-finite gradients.
   Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers, std::string metrics_run = "",
           ServerMetrics* metrics = nullptr, SessionSettings settings = {});
 
@@ -92,6 +95,7 @@ class Session {
   DType dtype() const { return dtype_; }
   const OptimizerSpec& spec() const { return spec_; }
   const WorkerPolicy& workers() const { return workers_; }
+  NonFinitePolicy nonfinite_policy() const { return settings_.nonfinite_policy; }
   const std::string& metrics_run() const { return metrics_run_; }
   const std::string& tenant() const { return settings_.tenant; }
   // The metrics series of this session's optimizer; nullptr without metrics.
@@ -153,7 +157,14 @@ class Session {
   template <typename Real>
   absl::Status TellCounted(Optimizer<Real>& o, absl::Span<const Real> gradient, double loss);
   void CountProgress(int64_t ticks, int64_t steps);
-  void CountStale(prometheus::Counter& (ServerMetrics::*counter)());
+  void CountEvent(prometheus::Counter& (ServerMetrics::*counter)());
+  // Under NonFinitePolicy::kSkip: true, and counted, when the gradient or loss holds NaN or Inf.
+  // Under kReject the optimizer's own check refuses it, so the default path reads the gradient once.
+  template <typename Real>
+  bool SkipNonFinite(absl::Span<const Real> gradient, double loss);
+  // Returns the optimizer's refusal of a gradient, counted as a non-finite rejection if it was one.
+  template <typename Real>
+  absl::Status CountRefusal(absl::Status refusal, absl::Span<const Real> gradient, double loss);
 
   template <typename Real>
   absl::StatusOr<TickOutcome> SubmitSync(Optimizer<Real>& o, int worker, int64_t tick,

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -118,13 +119,6 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
                                                    " bytes long; the limit is 128"));
   }
   BASIN_RETURN_IF_ERROR(CheckMetricsRunLabel(spec.metrics_run));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
-    if (earlier != nullptr) return earlier;
-    BASIN_RETURN_IF_ERROR(CheckRoomForOneMore(spec.tenant));
-    BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run, spec.tenant));
-  }
   if (spec.layout.num_elements() > limits_.max_parameters_per_session) {
     return absl::ResourceExhaustedError(absl::StrCat("the layout has ", spec.layout.num_elements(),
                                                      " parameters; the limit per session is ",
@@ -144,30 +138,50 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
     }
     spec.durability.mode = Durability::Mode::kNone;
   }
-  // Built outside the lock: allocation and initial values can take a while for a large model.
-  BASIN_ASSIGN_OR_RETURN(AnyOptimizer optimizer, CreateAnyOptimizer(spec.optimizer, spec.layout, spec.dtype));
-  const int64_t ticks_per_step = std::visit([](const auto& o) { return o->ticks_per_step(); }, optimizer);
+  // Building the optimizer allocates and zeroes its state. What depends only on the spec is
+  // checked first, on an optimizer of the same spec with one parameter, and the state's size is
+  // reserved: a session the server cannot hold is refused without touching that memory, and
+  // concurrent creations cannot together overshoot the limit.
+  BASIN_ASSIGN_OR_RETURN(AnyOptimizer probe, CreateAnyOptimizer(spec.optimizer, ParameterLayout::Flat(1), spec.dtype));
+  const int64_t ticks_per_step = std::visit([](const auto& o) { return o->ticks_per_step(); }, probe);
   BASIN_RETURN_IF_ERROR(spec.workers.Check(ticks_per_step));
-  if (spec.initialize) BASIN_RETURN_IF_ERROR(spec.initialize(optimizer));
-
+  const int64_t state_variables =
+      std::visit([](const auto& o) { return static_cast<int64_t>(o->StateVariableNames().size()); }, probe);
+  const int64_t bytes = state_variables * spec.layout.num_elements() * DTypeSize(spec.dtype);
   std::string id;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
+    if (earlier != nullptr) return earlier;
+    BASIN_RETURN_IF_ERROR(CheckRoomForOneMore(spec.tenant));
+    BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run, spec.tenant));
+    BASIN_RETURN_IF_ERROR(CheckRoomForState(spec.tenant, bytes));
+    Reserve(spec.tenant, bytes, 0);
     id = NewId();
   }
-  auto session = std::make_shared<Session>(id, std::move(optimizer), spec.workers, spec.metrics_run, metrics_,
-                                           SessionSettings{spec.tenant, spec.request_id, spec.fingerprint, spec.durability});
+  absl::Cleanup release_reservation = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    Release(spec.tenant, bytes, 0);
+  };
+  // Built outside the lock: allocation and initial values can take a while for a large model.
+  BASIN_ASSIGN_OR_RETURN(AnyOptimizer optimizer, CreateAnyOptimizer(spec.optimizer, spec.layout, spec.dtype));
+  if (spec.initialize) BASIN_RETURN_IF_ERROR(spec.initialize(optimizer));
+  auto session = std::make_shared<Session>(
+      id, std::move(optimizer), spec.workers, spec.metrics_run, metrics_,
+      SessionSettings{spec.tenant, spec.request_id, spec.fingerprint, spec.durability, spec.nonfinite_policy});
   // On disk before anyone sees it, outside the lock (it writes the whole state).
   if (spec.durability.persisted()) BASIN_RETURN_IF_ERROR(session->StartPersisting(store_));
-  auto inserted = Insert(session, spec);
+  std::move(release_reservation).Cancel();
+  auto inserted = Insert(session, spec, bytes);
   // Refused, or a concurrent create with the same request id won: this session never existed.
   if (spec.durability.persisted() && (!inserted.ok() || *inserted != session)) session->RemoveFiles().IgnoreError();
   return inserted;
 }
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Insert(std::shared_ptr<Session> session,
-                                                                const CreateSessionSpec& spec) {
+                                                                const CreateSessionSpec& spec, int64_t reserved) {
   std::lock_guard<std::mutex> lock(mu_);
+  Release(spec.tenant, reserved, 0);
   // Again under the lock: a concurrent Create may have won the race.
   BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
   if (earlier != nullptr) return earlier;
@@ -179,12 +193,23 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Insert(std::shared_ptr<
   return session;
 }
 
-void SessionManager::Admit(const std::shared_ptr<Session>& session) {
-  const int64_t bytes = session->state_bytes();
+void SessionManager::Reserve(const std::string& tenant, int64_t bytes, int64_t sessions) {
   total_state_bytes_ += bytes;
-  Usage& usage = usage_[session->tenant()];
-  ++usage.sessions;
+  Usage& usage = usage_[tenant];
   usage.state_bytes += bytes;
+  usage.sessions += sessions;
+}
+
+void SessionManager::Release(const std::string& tenant, int64_t bytes, int64_t sessions) {
+  total_state_bytes_ -= bytes;
+  auto usage = usage_.find(tenant);
+  usage->second.state_bytes -= bytes;
+  usage->second.sessions -= sessions;
+  if (usage->second.sessions == 0 && usage->second.state_bytes == 0) usage_.erase(usage);
+}
+
+void SessionManager::Admit(const std::shared_ptr<Session>& session) {
+  Reserve(session->tenant(), session->state_bytes(), 1);
   const SessionSettings& settings = session->settings();
   if (!settings.request_id.empty()) {
     requests_[{settings.tenant, settings.request_id}] = Request{settings.fingerprint, session->id()};
@@ -217,11 +242,7 @@ absl::Status SessionManager::Delete(const std::string& tenant, const std::string
       return store_->Remove(id);
     }
     session = it->second;
-    const int64_t bytes = session->state_bytes();
-    total_state_bytes_ -= bytes;
-    auto usage = usage_.find(tenant);
-    usage->second.state_bytes -= bytes;
-    if (--usage->second.sessions == 0) usage_.erase(usage);
+    Release(tenant, session->state_bytes(), 1);
     session->Close();  // streams still holding it stop at their next gradient
     if (!session->metrics_run().empty()) metrics_runs_.erase(session->metrics_run());
     if (session->series() != nullptr) session->series()->sessions_deleted->Increment();

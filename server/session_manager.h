@@ -37,6 +37,7 @@ struct CreateSessionSpec {
   DType dtype = DType::kF32;
   OptimizerSpec optimizer;
   WorkerPolicy workers;
+  NonFinitePolicy nonfinite_policy = NonFinitePolicy::kReject;
   // Idempotency: a second Create of the same tenant with the same request_id and fingerprint
   // returns the first session; with another fingerprint it is ALREADY_EXISTS. Tenants do not
   // share request ids.
@@ -107,8 +108,13 @@ class SessionManager {
 
  private:
   std::string NewId();
-  // Makes a built session visible, checking the limits again under the lock.
-  absl::StatusOr<std::shared_ptr<Session>> Insert(std::shared_ptr<Session> session, const CreateSessionSpec& spec);
+  // Makes a built session visible, checking the limits again under the lock; its state's
+  // reservation (`reserved` bytes) ends either way.
+  absl::StatusOr<std::shared_ptr<Session>> Insert(std::shared_ptr<Session> session, const CreateSessionSpec& spec,
+                                                  int64_t reserved);
+  // Holds or releases state bytes (and sessions) against a tenant and the server (under mu_).
+  void Reserve(const std::string& tenant, int64_t bytes, int64_t sessions);
+  void Release(const std::string& tenant, int64_t bytes, int64_t sessions);
   // Counts a session against its tenant and the server and makes it reachable (under mu_).
   void Admit(const std::shared_ptr<Session>& session);
   // The session an earlier Create with spec's request id made; nullptr if there was none.

@@ -31,11 +31,18 @@ struct Durability {
 
 const char* DurabilityModeName(Durability::Mode mode);
 
+// What a session does with a gradient or loss holding NaN or Inf (SessionSpec.nonfinite_policy).
+enum class NonFinitePolicy : uint8_t {
+  kReject = 0,  // INVALID_ARGUMENT naming the element; nothing changes
+  kSkip = 1,    // kSkipped: nothing changes, the worker recomputes the same tick on another minibatch
+};
+
 // The session's counts of gradients that did not move it (SessionStats).
 struct SessionCounters {
   int64_t gradients_dropped = 0;
   int64_t gradients_duplicate = 0;
   int64_t gradients_stale_applied = 0;
+  int64_t gradients_skipped = 0;
 };
 
 }  // namespace basin

@@ -39,6 +39,7 @@ SessionImage Session::ImageLocked() const {
   image.fingerprint = settings_.fingerprint;
   image.workers = workers_;
   image.durability = settings_.durability;
+  image.nonfinite_policy = settings_.nonfinite_policy;
   image.last_seq = wal_ != nullptr ? wal_->last_seq() : last_seq_;
   image.counters = counters_;
   image.last_tick_of_worker = last_tick_of_worker_;
@@ -220,7 +221,8 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Recover(SessionStore& store, c
                                               contribution.gradient.size(), " values for ", dimension, " parameters"));
     }
   }
-  SessionSettings settings{image.tenant, image.request_id, image.fingerprint, image.durability};
+  SessionSettings settings{image.tenant, image.request_id, image.fingerprint, image.durability,
+                           image.nonfinite_policy};
   auto session = std::make_shared<Session>(image.id, *std::move(optimizer), image.workers, image.metrics_run, metrics,
                                            std::move(settings));
   session->counters_ = image.counters;

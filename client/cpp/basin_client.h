@@ -68,7 +68,9 @@ class TrainStream {
   // Waits for the next query point. Acks of earlier pipelined Tells arriving first are recorded
   // (last_ack()).
   absl::StatusOr<Query> NextQuery();
-  // Sends the gradient (flat, layout order) and loss for `tick` and waits for its ack.
+  // Sends the gradient (flat, layout order) and loss for `tick` and waits for its ack. An ack
+  // OUTCOME_SKIPPED (NaN or Inf in a session with NONFINITE_POLICY_SKIP) moved nothing; the next
+  // NextQuery() returns the same tick again.
   absl::StatusOr<v1::TickAck> Tell(int64_t tick, absl::Span<const float> gradient, double loss,
                                    double batch_size = 1);
   // The pipelined form: sends and returns at once; the ack is read by the next NextQuery().

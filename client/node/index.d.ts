@@ -94,6 +94,8 @@ export interface CreateSessionOptions {
   workers?: WorkerPolicy;
   metricsRun?: string;
   requestId?: string;
+  /** NaN or Inf in a gradient or loss: 'reject' (INVALID_ARGUMENT, the default) or 'skip' (ack SKIPPED, same tick again). */
+  nonfinitePolicy?: 'reject' | 'skip' | `NONFINITE_POLICY_${string}`;
   /** The worker id this Session's Train stream attaches as. */
   workerId?: number;
 }
@@ -110,13 +112,13 @@ export interface QueryPoint {
   /** Every tensor, flat in layout order (params' data are views into it). */
   values: Float32Array;
 }
-export interface TickAck { tick: number; outcome: 'APPLIED' | 'DUPLICATE' | 'DROPPED' | string; sessionTick: number; }
+export interface TickAck { tick: number; outcome: 'APPLIED' | 'DUPLICATE' | 'DROPPED' | 'SKIPPED' | string; sessionTick: number; }
 export interface SampleEntry { index: number; step: number; which: 'MODEL' | 'ANCHOR' | string; params?: Tensors; }
 export interface SessionStats {
   tick: number; step: number; phase: number; ticksPerStep: number; lr: number; gamma: number;
   lastLoss: number; lastStepMeanLoss: number; lastGradientNorm: number; distanceToAnchor: number;
   samplesKept: number; samplesDropped: number; gradientsDropped: number; gradientsDuplicate: number;
-  gradientsStaleApplied: number;
+  gradientsStaleApplied: number; gradientsSkipped: number;
 }
 /** The Session message (camelCase), as the server runs it: every default filled in. */
 export interface SessionInfo {

@@ -32,11 +32,12 @@ std::string EncodeSnapshot(const SessionImage& image) {
   w.Put<int32_t>(image.workers.max_staleness);
   w.Put<uint8_t>(static_cast<uint8_t>(image.durability.mode));
   w.Put<double>(absl::ToDoubleSeconds(image.durability.snapshot_interval));
-  w.Put<uint8_t>(image.skip_nonfinite ? 1 : 0);
+  w.Put<uint8_t>(static_cast<uint8_t>(image.nonfinite_policy));
   w.Put<uint64_t>(image.last_seq);
   w.Put<int64_t>(image.counters.gradients_dropped);
   w.Put<int64_t>(image.counters.gradients_duplicate);
   w.Put<int64_t>(image.counters.gradients_stale_applied);
+  w.Put<int64_t>(image.counters.gradients_skipped);
   w.Put<uint32_t>(static_cast<uint32_t>(image.last_tick_of_worker.size()));
   for (const auto& [worker, tick] : image.last_tick_of_worker) {
     w.Put<int32_t>(worker);
@@ -94,12 +95,16 @@ absl::StatusOr<SessionImage> DecodeSnapshot(absl::string_view bytes) {
     return absl::DataLossError(absl::StrCat("snapshot interval ", interval, " is not a duration"));
   }
   image.durability.snapshot_interval = absl::Seconds(interval);
-  BASIN_ASSIGN_OR_RETURN(uint8_t skip, r.Get<uint8_t>("skip_nonfinite"));
-  image.skip_nonfinite = skip != 0;
+  BASIN_ASSIGN_OR_RETURN(uint8_t nonfinite, r.Get<uint8_t>("nonfinite policy"));
+  if (nonfinite > static_cast<uint8_t>(NonFinitePolicy::kSkip)) {
+    return absl::DataLossError(absl::StrCat("nonfinite policy ", nonfinite, " is not a policy"));
+  }
+  image.nonfinite_policy = static_cast<NonFinitePolicy>(nonfinite);
   BASIN_ASSIGN_OR_RETURN(image.last_seq, r.Get<uint64_t>("last_seq"));
   BASIN_ASSIGN_OR_RETURN(image.counters.gradients_dropped, r.Get<int64_t>("gradients_dropped"));
   BASIN_ASSIGN_OR_RETURN(image.counters.gradients_duplicate, r.Get<int64_t>("gradients_duplicate"));
   BASIN_ASSIGN_OR_RETURN(image.counters.gradients_stale_applied, r.Get<int64_t>("gradients_stale_applied"));
+  BASIN_ASSIGN_OR_RETURN(image.counters.gradients_skipped, r.Get<int64_t>("gradients_skipped"));
 
   BASIN_ASSIGN_OR_RETURN(uint32_t num_last, r.Get<uint32_t>("worker ticks"));
   if (num_last > static_cast<uint32_t>(image.workers.num_workers)) {

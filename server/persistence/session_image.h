@@ -29,7 +29,7 @@ struct SessionImage {
   std::string fingerprint;
   WorkerPolicy workers;
   Durability durability;
-  bool skip_nonfinite = false;
+  NonFinitePolicy nonfinite_policy = NonFinitePolicy::kReject;
   uint64_t last_seq = 0;    // the newest log record included
   SessionCounters counters;
   std::map<int, int64_t> last_tick_of_worker;
@@ -41,8 +41,8 @@ struct SessionImage {
 //   "BASNSNAP" u32 version
 //   string id, tenant, metrics_run, request_id, fingerprint
 //   i32 num_workers u8 mode i32 quorum i32 max_staleness
-//   u8 durability f64 snapshot_interval_seconds u8 skip_nonfinite
-//   u64 last_seq   i64 dropped, duplicate, stale_applied
+//   u8 durability f64 snapshot_interval_seconds u8 nonfinite_policy
+//   u64 last_seq   i64 dropped, duplicate, stale_applied, skipped
 //   u32 n {i32 worker, i64 tick}
 //   u32 n {i32 worker, f64 loss, f64 weight, u64 count, count × f64}
 //   u64 length, state bytes

@@ -207,3 +207,20 @@ test('sessions list, handles and F64 state', async () => {
   await handle.delete();
   assert.ok(!(await client.listSessions()).some((x) => x.sessionId === s.id));
 });
+
+test('nonfinitePolicy skip: NaN is acknowledged SKIPPED and the same tick is asked for again', async () => {
+  const s = await client.createSession({ params: { x: [2, -4] }, optimizer: SGD({ lr: 0.5 }), nonfinitePolicy: 'skip' });
+  assert.equal(s.info.spec.nonfinitePolicy, 'NONFINITE_POLICY_SKIP');
+  const q = await s.query();
+  const skipped = await s.tell({ x: [NaN, 1] }, 1);
+  assert.deepEqual(skipped, { tick: 0, outcome: 'SKIPPED', sessionTick: 0 });
+  const again = await s.query();
+  assert.equal(again.tick, q.tick);
+  assert.deepEqual([...again.values], [2, -4]);
+  assert.equal((await s.tell({ x: again.values }, 1)).outcome, 'APPLIED');
+  const stats = await s.stats();
+  assert.equal(stats.tick, 1);
+  assert.equal(stats.gradientsSkipped, 1);
+  assert.deepEqual([...(await s.model()).x.data], [1, -2]);
+  await s.delete();
+});

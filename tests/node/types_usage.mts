@@ -11,6 +11,7 @@ export async function usage(target: string): Promise<number> {
     seed: 1n,
     stateDtype: 'f64',
     samples: { which: 'model', burnIn: 10 },
+    nonfinitePolicy: 'skip',
   });
   for (const optimizer of [SGD({ lr: 0.1 }), SGLD({ temperature: 0 }), SAM({ rho: 0.05 }), EMCMC({ form: 'paper' })]) {
     void optimizer;

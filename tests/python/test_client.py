@@ -203,6 +203,23 @@ class OptimizerTest(ServerTestCase):
         self.assertEqual({a.outcome for a in acks.values()}, {"applied"})
         np.testing.assert_allclose(sess0.model()["b"], [0.5 - 0.5 * 2.0])
 
+    def test_a_skipped_gradient_is_asked_for_again(self) -> None:
+        sess = self.session(basin.SGD(lr=0.5), nonfinite_policy="skip")
+        self.assertEqual(sess.info().spec.nonfinite_policy, basin.optimizer_service_pb2.NONFINITE_POLICY_SKIP)
+        q = sess.query()
+        ack = sess.tell({"w": np.full((2, 2), np.nan), "b": np.zeros(1)}, 1.0)
+        self.assertEqual((ack.tick, ack.outcome, ack.session_tick), (0, "skipped", 0))
+        again = sess.query()
+        self.assertEqual(again.tick, q.tick)
+        np.testing.assert_array_equal(again.params["w"], q.params["w"])
+        self.assertEqual(sess.tell(again.params, np.inf).outcome, "skipped")
+        self.assertEqual(sess.query().tick, 0)
+        self.assertEqual(sess.tell(q.params, 1.0).outcome, "applied")
+        self.assertEqual((sess.stats()["tick"], sess.stats()["gradients_skipped"]), (1, 2))
+        np.testing.assert_array_equal(sess.model()["w"], self.w0["w"] * 0.5)
+        with self.assertRaises(ValueError):
+            self.c.create_session(self.w0, optimizer=basin.SGD(), nonfinite_policy="ignore")
+
 
 class WireDTypeTest(ServerTestCase):
     def setUp(self) -> None:

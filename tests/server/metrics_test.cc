@@ -275,6 +275,23 @@ TEST_F(MetricsTest, StaleGradientsAreCountedByOutcome) {
   EXPECT_EQ(scrape.Get("grpc_server_handled_total", WithCode(Rpc("Train", "bidi_stream"), "Aborted")), 1);
 }
 
+TEST_F(MetricsTest, NonFiniteGradientsAreCountedByAction) {
+  for (const char* policy : {"NONFINITE_POLICY_REJECT", "NONFINITE_POLICY_SKIP"}) {
+    auto session = Create(Spec("sgd", absl::StrCat("nonfinite_policy: ", policy)));
+    ASSERT_TRUE(session.ok()) << session.status();
+    auto stream = client_->Train(session->session_id());
+    ASSERT_TRUE(stream.ok());
+    auto q = (*stream)->NextQuery();
+    ASSERT_TRUE(q.ok());
+    (*stream)->Tell(q->tick, q->values, std::nan("")).IgnoreError();  // refused or skipped
+    (*stream)->Close().IgnoreError();
+  }
+  const Scrape scrape(*server_);
+  EXPECT_EQ(scrape.Get("basin_gradients_nonfinite_total", {{"action", "rejected"}}), 1);
+  EXPECT_EQ(scrape.Get("basin_gradients_nonfinite_total", {{"action", "skipped"}}), 1);
+  EXPECT_EQ(scrape.Get("grpc_server_handled_total", WithCode(Rpc("Train", "bidi_stream"), "InvalidArgument")), 1);
+}
+
 TEST_F(MetricsTest, SessionGaugesFollowCreateAndDelete) {
   auto a = Create(Spec("emcmc"));
   auto b = Create(Spec("sgd"));

@@ -22,9 +22,9 @@ SessionImage SampleImage() {
   image.fingerprint = std::string("\0\1\2", 3);
   image.workers = WorkerPolicy{4, WorkerPolicy::Mode::kSync, 3, 0};
   image.durability = Durability{Durability::Mode::kEveryTick, absl::Seconds(2.5)};
-  image.skip_nonfinite = true;
+  image.nonfinite_policy = NonFinitePolicy::kSkip;
   image.last_seq = 77;
-  image.counters = SessionCounters{1, 2, 3};
+  image.counters = SessionCounters{1, 2, 3, 9};
   image.last_tick_of_worker = {{0, 10}, {3, 9}};
   image.pending[1] = PendingContribution{{1.5, -2.25, 3}, 0.75, 32};
   image.pending[2] = PendingContribution{{0, 0, 1e-300}, 1.25, 16};
@@ -45,7 +45,8 @@ TEST(SnapshotFormatTest, RoundTripsEveryField) {
   EXPECT_EQ(out->workers.quorum, 3);
   EXPECT_EQ(out->durability.mode, Durability::Mode::kEveryTick);
   EXPECT_EQ(out->durability.snapshot_interval, absl::Seconds(2.5));
-  EXPECT_TRUE(out->skip_nonfinite);
+  EXPECT_EQ(out->nonfinite_policy, NonFinitePolicy::kSkip);
+  EXPECT_EQ(out->counters.gradients_skipped, 9);
   EXPECT_EQ(out->last_seq, 77u);
   EXPECT_EQ(out->counters.gradients_stale_applied, 3);
   EXPECT_EQ(out->last_tick_of_worker, in.last_tick_of_worker);

@@ -291,6 +291,28 @@ TEST_F(PersistenceTest, ACreationThatDiedBeforeItsFirstSnapshotIsRemoved) {
   EXPECT_FALSE(fs::exists(fs::path(r.store->directory()) / "sessions" / "s-unfinished"));
 }
 
+TEST_F(PersistenceTest, TheNonFinitePolicySurvivesAndASkippedGradientIsNotLogged) {
+  CreateSessionSpec spec;
+  spec.layout = ParameterLayout::Flat(kDim);
+  spec.optimizer.config = SgdConfig{};
+  spec.durability.mode = Durability::Mode::kEveryTick;
+  spec.durability_set = true;
+  spec.nonfinite_policy = NonFinitePolicy::kSkip;
+  auto live = *manager_->Create(std::move(spec));
+  Submit(*live, 0);
+  std::vector<float> bad = Gradient(1, 0);
+  bad[3] = std::nanf("");
+  ASSERT_EQ(*live->SubmitGradient<float>(0, 1, bad, 0.5, 1), TickOutcome::kSkipped);
+  Submit(*live, 1);
+  Restarted r = CrashImage("crash");
+  EXPECT_EQ(r.recovery.replayed_records, 2) << "the two applied gradients, not the skipped one";
+  auto back = *r.manager->Get("", live->id());
+  EXPECT_EQ(back->nonfinite_policy(), NonFinitePolicy::kSkip);
+  EXPECT_EQ(State(*back), State(*live));
+  EXPECT_EQ(*back->SubmitGradient<float>(0, 2, bad, 0.5, 1), TickOutcome::kSkipped);
+  EXPECT_EQ(back->tick(), 2);
+}
+
 TEST_F(PersistenceTest, ParametersSetBetweenTicksAreLogged) {
   auto live = Create(NoisyEmcmc(), Durability::Mode::kEveryTick);
   Submit(*live, 0);

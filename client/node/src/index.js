@@ -550,9 +550,10 @@ export class Client {
   /**
    * Creates a session.
    * @param spec {params, optimizer, seed, stateDtype, samples, workers, metricsRun, requestId,
-   *              workerId}
+   *              workerId, nonfinitePolicy ('reject' (default) | 'skip': a gradient or loss with
+   *              NaN or Inf is acknowledged SKIPPED and the same tick is asked for again)}
    */
-  async createSession({ params, optimizer, seed = 0, stateDtype = 'f32', samples, workers, metricsRun, requestId, workerId = 0, ...rest } = {}) {
+  async createSession({ params, optimizer, seed = 0, stateDtype = 'f32', samples, workers, metricsRun, requestId, workerId = 0, nonfinitePolicy, ...rest } = {}) {
     const unknown = Object.keys(rest);
     if (unknown.length) throw new TypeError(`basin client: createSession has no option ${unknown.join(', ')}`);
     if (!optimizer) throw new TypeError('basin client: createSession needs an optimizer, e.g. SGD({lr: 0.1})');
@@ -566,6 +567,7 @@ export class Client {
       seed: typeof seed === 'bigint' ? seed.toString() : seed,
       workers,
       metricsRun,
+      nonfinitePolicy,
     }, 'spec');
     const withData = tensors.some((t) => t.data);
     const values = tensors.map((t) => ({ name: t.name, data: t.data ?? new Float32Array(sizeOf(t.shape)) }));

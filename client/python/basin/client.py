@@ -32,9 +32,11 @@ _OUTCOMES = {
     pb.TickAck.OUTCOME_APPLIED: "applied",
     pb.TickAck.OUTCOME_DUPLICATE: "duplicate",
     pb.TickAck.OUTCOME_DROPPED: "dropped",
+    pb.TickAck.OUTCOME_SKIPPED: "skipped",
 }
 _SETS = {pb.PARAMETER_SET_MODEL: "model", pb.PARAMETER_SET_ANCHOR: "anchor"}
 _STATE_DTYPES = {"f32": pb.DTYPE_F32, "f64": pb.DTYPE_F64}
+_NONFINITE_POLICIES = {"reject": pb.NONFINITE_POLICY_REJECT, "skip": pb.NONFINITE_POLICY_SKIP}
 
 
 class BasinError(Exception):
@@ -69,7 +71,11 @@ class Query:
 
 @dataclasses.dataclass(frozen=True)
 class TickAck:
-    """The server's answer to one gradient: outcome "applied", "duplicate" or "dropped"."""
+    """The server's answer to one gradient: outcome "applied", "duplicate", "dropped" or "skipped".
+
+    "skipped" (a session with ``nonfinite_policy="skip"``): the gradient or loss held NaN or Inf and
+    nothing moved; the next :meth:`Session.query` returns the same tick again.
+    """
 
     tick: int
     outcome: str
@@ -209,6 +215,7 @@ class Client:
         request_id: str = "",
         worker_id: int = 0,
         delete_on_exit: bool = False,
+        nonfinite_policy: str = "reject",
     ) -> "Session":
         """Creates a session whose layout and initial values are ``params``.
 
@@ -216,15 +223,20 @@ class Client:
         ``state_dtype`` is the server's precision ("f32" or "f64"); ``wire_dtype`` ("f32", "f64",
         "bf16", "f16") is how query points and gradients travel. ``workers``, ``samples``: see
         :func:`basin.Workers`, :func:`basin.Samples`. The returned Session is worker ``worker_id``.
+        ``nonfinite_policy`` says what the server does with a gradient or loss holding NaN or Inf:
+        "reject" (INVALID_ARGUMENT) or "skip" (acknowledged "skipped"; the tick is asked for again).
         """
         if state_dtype not in _STATE_DTYPES:
             raise ValueError(f"state_dtype must be 'f32' or 'f64', got {state_dtype!r}")
+        if nonfinite_policy not in _NONFINITE_POLICIES:
+            raise ValueError(f"nonfinite_policy must be 'reject' or 'skip', got {nonfinite_policy!r}")
         spec = pb.SessionSpec(
             tensors=tensors.layout_from_arrays(params),
             state_dtype=_STATE_DTYPES[state_dtype],
             optimizer=optimizer,
             seed=seed,
             metrics_run=metrics_run,
+            nonfinite_policy=_NONFINITE_POLICIES[nonfinite_policy],
         )
         if samples is not None:
             spec.samples.CopyFrom(samples)
@@ -353,7 +365,8 @@ class Session:
         ``grads`` maps every tensor name to its gradient (or is one flat array in layout order);
         ``loss`` is the minibatch-mean loss there. If the connection is lost, the stream is
         re-attached and the same tick re-sent: the server applies a tick once, so a retry whose
-        first attempt got through is acknowledged "duplicate".
+        first attempt got through is acknowledged "duplicate". An ack "skipped" (NaN or Inf under
+        ``nonfinite_policy="skip"``) moved nothing: :meth:`query` gives the same tick again.
         """
         if self._last_query is None:
             raise RuntimeError("tell() needs a query() first")
