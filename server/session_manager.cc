@@ -26,6 +26,24 @@ absl::Status CheckMetricsRunLabel(const std::string& label) {
   return absl::OkStatus();
 }
 
+// The bytes of state a session of `spec` will hold, known before any is allocated: which state
+// variables an optimizer has depends on its config alone (momentum buffers, variants), so one
+// built over a single element has the same ones. InvalidArgument for a config the registry refuses.
+absl::StatusOr<int64_t> StateBytesOf(const CreateSessionSpec& spec) {
+  BASIN_ASSIGN_OR_RETURN(AnyOptimizer probe, CreateAnyOptimizer(spec.optimizer, ParameterLayout::Flat(1), spec.dtype));
+  const int64_t variables =
+      std::visit([](const auto& o) { return static_cast<int64_t>(o->StateVariableNames().size()); }, probe);
+  return variables * spec.layout.num_elements() * DTypeSize(spec.dtype);
+}
+
+absl::Status CheckRoomForState(int64_t bytes, int64_t held, int64_t limit) {
+  if (held + bytes > limit) {
+    return absl::ResourceExhaustedError(absl::StrCat("the session needs ", bytes, " bytes of state; the server holds ",
+                                                     held, " of its limit ", limit));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string SessionManager::NewId() {
@@ -95,6 +113,13 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
     return absl::ResourceExhaustedError(absl::StrCat("workers.num_workers is ", spec.workers.num_workers,
                                                      "; the limit per session is ", limits_.max_workers_per_session));
   }
+  // Refused before it is allocated: a layout within the parameter limit can still need more state
+  // than the server may hold (several variables, f64), and allocating it first could exhaust memory.
+  BASIN_ASSIGN_OR_RETURN(const int64_t state_bytes, StateBytesOf(spec));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    BASIN_RETURN_IF_ERROR(CheckRoomForState(state_bytes, total_state_bytes_, limits_.max_total_state_bytes));
+  }
   // Built outside the lock: allocation and initial values can take a while for a large model.
   BASIN_ASSIGN_OR_RETURN(AnyOptimizer optimizer, CreateAnyOptimizer(spec.optimizer, spec.layout, spec.dtype));
   const int64_t ticks_per_step = std::visit([](const auto& o) { return o->ticks_per_step(); }, optimizer);
@@ -108,12 +133,9 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
   BASIN_RETURN_IF_ERROR(CheckRoomForOneMore());
   BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run));
   auto session = std::make_shared<Session>(NewId(), std::move(optimizer), spec.workers, spec.metrics_run, metrics_);
+  // Again under the lock: concurrent Creates may have taken the room.
   const int64_t bytes = session->state_bytes();
-  if (total_state_bytes_ + bytes > limits_.max_total_state_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("the session needs ", bytes, " bytes of state; the server holds ",
-                                                     total_state_bytes_, " of its limit ",
-                                                     limits_.max_total_state_bytes));
-  }
+  BASIN_RETURN_IF_ERROR(CheckRoomForState(bytes, total_state_bytes_, limits_.max_total_state_bytes));
   total_state_bytes_ += bytes;
   sessions_.emplace(session->id(), session);
   if (!spec.request_id.empty()) requests_[spec.request_id] = Request{spec.fingerprint, session->id()};
