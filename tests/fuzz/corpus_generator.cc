@@ -148,6 +148,8 @@ void CreateSessionRequests(const fs::path& root) {
   out.Write("workers_async",
             Request(absl::StrCat("spec { ", plain, " workers { num_workers: 4 mode: MODE_ASYNC max_staleness: 2 } }"))
                 .SerializeAsString());
+  out.Write("at_state_limit_f32",  // 2^18 parameters of one f32 variable: exactly the fuzz limit's 1 MiB
+            Request("spec { tensors { name: 'x' shape: [512, 512] } optimizer { sgld {} } }").SerializeAsString());
   out.Write("metrics_run", Request(absl::StrCat("spec { ", plain, " metrics_run: 'run-1.a_b' }")).SerializeAsString());
 
   // Refused: the messages of docs/errors.md, and the limits.
@@ -165,7 +167,6 @@ void CreateSessionRequests(const fs::path& root) {
       {"over_parameter_limit", "spec { tensors { name: 'x' shape: [1024, 1024] } optimizer { sgd {} } }"},
       {"over_state_limit_f64",
        "spec { tensors { name: 'x' shape: [512, 256] } state_dtype: DTYPE_F64 optimizer { emcmc {} } }"},
-      {"at_state_limit_f32", "spec { tensors { name: 'x' shape: [512, 512] } optimizer { sgld {} } }"},
       {"bad_lr", "spec { tensors { name: 'x' shape: 2 } optimizer { sgd { lr: -1 } } }"},
       {"nesterov_without_momentum", "spec { tensors { name: 'x' shape: 2 } optimizer { sgd { nesterov: true } } }"},
       {"quorum_over_workers", "spec { tensors { name: 'x' shape: 2 } optimizer { sgd {} } workers { num_workers: 2 quorum: 3 } }"},

@@ -20,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "basin/v1/optimizer_service.pb.h"
 #include "core/byte_io.h"
+#include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "server/proto_convert.h"
 #include "server/session_checkpoint.h"
@@ -117,6 +118,13 @@ void CheckImport(absl::string_view bytes) {
 
 }  // namespace
 }  // namespace basin
+
+// protobuf logs every string field with invalid UTF-8 it refuses to parse; the fuzzer makes
+// thousands a second.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view bytes(reinterpret_cast<const char*>(data), size);
