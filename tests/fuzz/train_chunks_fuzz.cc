@@ -42,6 +42,8 @@ bool SameBits(absl::Span<const double> a, absl::Span<const double> b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
 }
 
+// What arrived since the last Reset, element by element: how often each was written, and the
+// value its chunk decodes to; kept apart from the assembler to check it.
 template <typename Real>
 class Shadow {
  public:
