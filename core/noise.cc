@@ -18,7 +18,7 @@ namespace {
 // Element e of a draw lives in block e / 4, and the block is one 32-bit counter word, so a draw has
 // 2^34 elements: the same bound as ParameterLayout::kMaxElements. Past it blocks would wrap and
 // repeat earlier draws.
-constexpr uint64_t kMaxElements = uint64_t{4} << 32;
+[[maybe_unused]] constexpr uint64_t kMaxElements = uint64_t{4} << 32;  // only asserted
 
 // Everything about a (seed, tick, stream) draw except the block number, hoisted out of the loop.
 struct DrawCoordinates {

@@ -35,6 +35,31 @@ absl::StatusOr<std::vector<std::pair<std::string, double>>> GetFields(ByteReader
   return fields;
 }
 
+// The stored fields must be the ones the encoder writes for the config they decoded to: every
+// field once, in table order, each with the bits reading it back gives. Otherwise the bytes are no
+// state this codec wrote: a damaged name could set one field twice and leave another at its
+// default, or -0 could stand for an integer 0.
+absl::Status CheckCanonicalFields(absl::string_view what, const std::vector<std::pair<std::string, double>>& stored,
+                                  const std::vector<std::pair<std::string, double>>& canonical) {
+  for (std::size_t i = 0; i < stored.size() && i < canonical.size(); ++i) {
+    if (stored[i].first != canonical[i].first) {
+      return absl::DataLossError(absl::StrCat(what, " field ", i, " is '", stored[i].first, "'; the format has '",
+                                              canonical[i].first, "' there"));
+    }
+  }
+  if (stored.size() != canonical.size()) {
+    return absl::DataLossError(
+        absl::StrCat(what, " has ", stored.size(), " fields; the format has ", canonical.size()));
+  }
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    if (std::memcmp(&stored[i].second, &canonical[i].second, sizeof(double)) != 0) {
+      return absl::DataLossError(absl::StrCat(what, " field '", stored[i].first, "' is stored as ",
+                                              stored[i].second, ", which reads back as ", canonical[i].second));
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::vector<std::pair<std::string, double>> SampleFieldValues(const SampleCollection& s) {
   std::vector<std::pair<std::string, double>> out;
   for (const auto& f : SampleCollection::Fields()) out.emplace_back(f.name, f.get(s));
@@ -122,11 +147,13 @@ absl::StatusOr<std::unique_ptr<Optimizer<Real>>> StateCodec<Real>::Decode(absl::
   BASIN_ASSIGN_OR_RETURN(auto config, DefaultConfig(name));
   BASIN_ASSIGN_OR_RETURN(auto config_fields, GetFields(r, name));
   for (const auto& [field, value] : config_fields) BASIN_RETURN_IF_ERROR(SetConfigField(config, field, value));
+  BASIN_RETURN_IF_ERROR(CheckCanonicalFields(name, config_fields, ConfigFieldValues(config)));
   spec.config = std::move(config);
   BASIN_ASSIGN_OR_RETURN(auto sample_fields, GetFields(r, "samples"));
   for (const auto& [field, value] : sample_fields) {
     BASIN_RETURN_IF_ERROR(SetField("samples", SampleCollection::Fields(), field, value, spec.samples));
   }
+  BASIN_RETURN_IF_ERROR(CheckCanonicalFields("samples", sample_fields, SampleFieldValues(spec.samples)));
   BASIN_ASSIGN_OR_RETURN(auto seed, r.Get<uint64_t>("seed"));
   spec.seed = seed;
 

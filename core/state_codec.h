@@ -26,9 +26,10 @@ namespace basin {
 //   u32 samples {i64 step, u8 variable, dimension × dtype}
 //   u32 crc32c of everything before it
 //
-// Decoding trusts nothing: a bad checksum, a truncation, an unknown field or a buffer of the
-// wrong size is DataLoss (InvalidArgument for values that parse but are out of range) and no
-// optimizer is returned.
+// Decoding trusts nothing: a bad checksum, a truncation, an unknown, missing, repeated or
+// misplaced field or a buffer of the wrong size is DataLoss (InvalidArgument for values that parse
+// but are out of range) and no optimizer is returned. What decodes is exactly what encoding the
+// decoded optimizer writes.
 template <typename Real>
 class StateCodec {
  public:

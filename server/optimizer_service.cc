@@ -4,18 +4,16 @@
 #include <memory>
 #include <vector>
 
-#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "core/objectives/objective_driver.h"
 #include "core/objectives/objective_spec.h"
-#include "core/state_codec.h"
 #include "proto/chunk_view.h"
+#include "server/initial_values.h"
 #include "server/proto_convert.h"
+#include "server/session_checkpoint.h"
 
 namespace basin {
 namespace {
-
-constexpr uint32_t kCheckpointFormatVersion = 1;
 
 grpc::Status Draining() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; retry on another replica");
@@ -117,23 +115,8 @@ grpc::Status OptimizerService::CreateSession(grpc::ServerContext* context, const
   if (!spec.ok()) return ToGrpcStatus(spec.status());
   spec->tenant = tenant;
   if (request->initial_values_size() > 0) {
-    spec->initialize = [&](AnyOptimizer& any) -> absl::Status {
-      return std::visit(
-          [&](auto& o) -> absl::Status {
-            using Real = typename std::decay_t<decltype(*o)>::Buffer::value_type;
-            ChunkAssembler<Real> assembler(o->layout(), sessions_->limits().max_chunk_bytes);
-            for (const v1::TensorChunk& chunk : request->initial_values()) {
-              metrics_->parameter_bytes_received().Increment(static_cast<double>(chunk.data().size()));
-              absl::Status s = assembler.Add(ViewOf(chunk));
-              if (!s.ok()) return absl::Status(s.code(), absl::StrCat("initial_values: ", s.message()));
-            }
-            absl::Status s = assembler.Finish();
-            if (s.ok()) s = o->SetStartingPoint(assembler.values());
-            if (!s.ok()) return absl::Status(s.code(), absl::StrCat("initial_values: ", s.message()));
-            return s;
-          },
-          any);
-    };
+    spec->initialize = InitialValuesStep(request->initial_values(), sessions_->limits().max_chunk_bytes,
+                                         &metrics_->parameter_bytes_received());
   }
   auto session = sessions_->Create(*std::move(spec));
   if (!session.ok()) return ToGrpcStatus(session.status());
@@ -564,22 +547,13 @@ grpc::Status OptimizerService::ExportSession(grpc::ServerContext* context, const
   auto chunk_bytes =
       OutgoingChunkBytes(request->max_chunk_bytes(), sessions_->limits().max_chunk_bytes, "max_chunk_bytes");
   if (!chunk_bytes.ok()) return ToGrpcStatus(chunk_bytes.status());
-  v1::SessionCheckpoint checkpoint;
-  checkpoint.set_format_version(kCheckpointFormatVersion);
-  *checkpoint.mutable_workers() = WorkerPolicyToProto((*session)->workers());
-  int64_t tick = 0;
-  (*session)->WithOptimizer([&](const auto& o) {
-    using Real = typename std::decay_t<decltype(o)>::Buffer::value_type;
-    tick = o.tick();
-    checkpoint.set_state(StateCodec<Real>::Encode(o));
-    return 0;
-  });
-  const std::string bytes = checkpoint.SerializeAsString();
+  const EncodedCheckpoint checkpoint = EncodeCheckpoint(**session);
+  const std::string& bytes = checkpoint.bytes;
   for (size_t offset = 0; offset < bytes.size(); offset += static_cast<size_t>(*chunk_bytes)) {
     v1::CheckpointChunk chunk;
     chunk.set_data(bytes.substr(offset, static_cast<size_t>(*chunk_bytes)));
     chunk.set_last(offset + static_cast<size_t>(*chunk_bytes) >= bytes.size());
-    chunk.set_tick(tick);
+    chunk.set_tick(checkpoint.tick);
     if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
   }
   return grpc::Status::OK;
@@ -607,44 +581,12 @@ grpc::Status OptimizerService::ImportSession(grpc::ServerContext* context, grpc:
     }
     bytes += request.data();
   }
-  v1::SessionCheckpoint checkpoint;
-  if (bytes.empty() || !checkpoint.ParseFromString(bytes)) {
-    return Invalid(absl::StrCat("the ", bytes.size(), " bytes received are not a basin checkpoint"));
-  }
-  if (checkpoint.format_version() != kCheckpointFormatVersion) {
-    return Invalid(absl::StrCat("checkpoint format version ", checkpoint.format_version(), " is not ",
-                                kCheckpointFormatVersion, ", the one this server reads"));
-  }
-  auto workers = WorkerPolicyFromProto(checkpoint.workers());
-  if (!workers.ok()) {
-    return ToGrpcStatus(absl::Status(workers.status().code(), absl::StrCat("checkpoint ", workers.status().message())));
-  }
-  auto optimizer = DecodeState(checkpoint.state());
-  if (!optimizer.ok()) {
-    return ToGrpcStatus(absl::Status(optimizer.status().code(),
-                                     absl::StrCat("checkpoint state: ", optimizer.status().message())));
-  }
-  CreateSessionSpec spec;
-  spec.tenant = tenant;
-  std::visit(
-      [&](const auto& o) {
-        spec.layout = o->layout();
-        spec.dtype = o->dtype();
-        spec.optimizer = o->spec();
-      },
-      *optimizer);
-  spec.workers = *workers;
-  spec.request_id = header.request_id();
-  spec.metrics_run = header.metrics_run();
-  // Same request id, same checkpoint and label: the same session. A hash, not the bytes, is kept.
-  spec.fingerprint = absl::StrCat("checkpoint:", absl::Hash<std::string>{}(bytes), ":", header.metrics_run());
-  // The registry builds a fresh optimizer of the same spec, which the decoded one replaces: one
-  // way to make sessions, with every limit checked.
-  spec.initialize = [&](AnyOptimizer& fresh) -> absl::Status {
-    fresh = std::move(*optimizer);
-    return absl::OkStatus();
-  };
-  auto session = sessions_->Create(std::move(spec));
+  auto checkpoint = ParseCheckpoint(bytes);
+  if (!checkpoint.ok()) return ToGrpcStatus(checkpoint.status());
+  auto spec = CreateSessionSpecFromCheckpoint(*checkpoint, header);
+  if (!spec.ok()) return ToGrpcStatus(spec.status());
+  spec->tenant = tenant;
+  auto session = sessions_->Create(*std::move(spec));
   if (!session.ok()) return ToGrpcStatus(session.status());
   *response = SessionToProto(**session);
   return grpc::Status::OK;

@@ -151,6 +151,10 @@ v1::Durability DurabilityToProto(const Durability& durability) {
   return out;
 }
 
+v1::NonFinitePolicy NonFinitePolicyToProto(NonFinitePolicy policy) {
+  return policy == NonFinitePolicy::kSkip ? v1::NONFINITE_POLICY_SKIP : v1::NONFINITE_POLICY_REJECT;
+}
+
 absl::StatusOr<NonFinitePolicy> NonFinitePolicyFromProto(v1::NonFinitePolicy policy) {
   switch (policy) {
     case v1::NONFINITE_POLICY_UNSPECIFIED:
@@ -187,8 +191,7 @@ v1::Session SessionToProto(const Session& session) {
   *spec.mutable_samples() = SampleCollectionToProto(session.spec().samples);
   spec.set_seed(session.spec().seed);
   *spec.mutable_workers() = WorkerPolicyToProto(session.workers());
-  spec.set_nonfinite_policy(session.nonfinite_policy() == NonFinitePolicy::kSkip ? v1::NONFINITE_POLICY_SKIP
-                                                                                  : v1::NONFINITE_POLICY_REJECT);
+  spec.set_nonfinite_policy(NonFinitePolicyToProto(session.nonfinite_policy()));
   spec.set_metrics_run(session.metrics_run());
   *spec.mutable_durability() = DurabilityToProto(session.settings().durability);
   const OptimizerStats stats = session.Stats();

@@ -38,6 +38,7 @@ absl::StatusOr<Durability> DurabilityFromProto(const v1::Durability& proto);
 v1::Durability DurabilityToProto(const Durability& durability);
 // Unset is reject; a value the schema does not know is InvalidArgument naming it.
 absl::StatusOr<NonFinitePolicy> NonFinitePolicyFromProto(v1::NonFinitePolicy policy);
+v1::NonFinitePolicy NonFinitePolicyToProto(NonFinitePolicy policy);
 
 v1::Session SessionToProto(const Session& session);
 v1::SessionStats SessionStatsToProto(const Session& session);

@@ -348,6 +348,40 @@ TEST(StateCodecTest, RejectsCorruptionWithoutCrashing) {
   EXPECT_EQ(EncodeState(*any), good);
 }
 
+// Found by state_codec_fuzz: a field name damaged into another field's ("noise" into "gamma", with
+// the checksum made right) decoded, setting gamma twice and leaving noise at its default; and an
+// integer or bool field stored as -0 decoded as 0. Such bytes are no state the encoder wrote.
+TEST(StateCodecTest, RefusesFieldsTheEncoderWouldNotWrite) {
+  auto with_crc = [](std::string bytes) {
+    bytes.resize(bytes.size() - 4);
+    const uint32_t crc = Crc32c(bytes);
+    bytes.append(reinterpret_cast<const char*>(&crc), 4);
+    return bytes;
+  };
+  // The offset of field `name` (its length prefix) in a state.
+  auto field = [](const std::string& state, const std::string& name) {
+    const uint32_t size = static_cast<uint32_t>(name.size());
+    const std::size_t at = state.find(std::string(reinterpret_cast<const char*>(&size), 4) + name);
+    EXPECT_NE(at, std::string::npos) << name;
+    return at;
+  };
+
+  auto entropy = Make<float>(EntropySgdConfig{}, 4);
+  std::string renamed = StateCodec<float>::Encode(*entropy);
+  renamed.replace(field(renamed, "noise") + 4, 5, "gamma");
+  auto r = StateCodec<float>::Decode(with_crc(renamed));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("entropy_sgd field 5 is 'gamma'; the format has 'noise' there"));
+
+  auto sgd = Make<double>(SgdConfig{}, 4);
+  std::string negative_zero = StateCodec<double>::Encode(*sgd);
+  negative_zero[field(negative_zero, "nesterov") + 4 + 8 + 7] = static_cast<char>(0x80);  // the value's sign bit
+  auto r64 = StateCodec<double>::Decode(with_crc(negative_zero));
+  EXPECT_EQ(r64.status().code(), absl::StatusCode::kDataLoss) << r64.status();
+  EXPECT_THAT(std::string(r64.status().message()),
+              HasSubstr("sgd field 'nesterov' is stored as -0, which reads back as 0"));
+}
+
 // --- Samples -----------------------------------------------------------------------------------
 
 TEST(SampleCollectionTest, CyclicWindowsLikeTheEmcmcReference) {

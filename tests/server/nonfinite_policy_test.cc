@@ -45,12 +45,17 @@ class NonFinitePolicyTest : public BadInputTest {
     return values.value_or(std::vector<float>());
   }
 
-  // The fingerprint of one session with gradients_skipped reset, to compare with one that skipped none.
+  // The fingerprint of one session with gradients_skipped reset and its checkpoint's policy
+  // REJECT, to compare with a session of policy REJECT that skipped none.
   ServerState::OfSession WithoutSkips(const std::string& id) {
     ServerState::OfSession s = State().sessions[id];
     auto stats = Parse<v1::SessionStats>(s.stats);
     stats.set_gradients_skipped(0);
     s.stats = stats.SerializeAsString();
+    auto checkpoint = Parse<v1::SessionCheckpoint>(s.checkpoint);
+    EXPECT_EQ(checkpoint.nonfinite_policy(), v1::NONFINITE_POLICY_SKIP);
+    checkpoint.set_nonfinite_policy(v1::NONFINITE_POLICY_REJECT);
+    s.checkpoint = checkpoint.SerializeAsString();
     return s;
   }
 };
@@ -59,6 +64,17 @@ TEST_F(NonFinitePolicyTest, TheSpecEchoesThePolicy) {
   EXPECT_EQ(session_.spec().nonfinite_policy(), v1::NONFINITE_POLICY_REJECT);  // unset: reject
   EXPECT_EQ(Create("NONFINITE_POLICY_SKIP").spec().nonfinite_policy(), v1::NONFINITE_POLICY_SKIP);
   EXPECT_EQ(Create("NONFINITE_POLICY_REJECT").spec().nonfinite_policy(), v1::NONFINITE_POLICY_REJECT);
+}
+
+TEST_F(NonFinitePolicyTest, ACheckpointCarriesThePolicy) {
+  for (const char* policy : {"NONFINITE_POLICY_SKIP", "NONFINITE_POLICY_REJECT"}) {
+    const v1::Session original = Create(policy);
+    auto bytes = client_->ExportSession(original.session_id());
+    ASSERT_TRUE(bytes.ok()) << bytes.status();
+    auto imported = client_->ImportSession(*bytes);
+    ASSERT_TRUE(imported.ok()) << imported.status();
+    EXPECT_EQ(imported->spec().nonfinite_policy(), original.spec().nonfinite_policy()) << policy;
+  }
 }
 
 TEST_F(NonFinitePolicyTest, ASkippedGradientMovesNothingAndItsTickIsAskedForAgain) {

@@ -99,6 +99,30 @@ TEST(SessionManagerTest, LimitsAreResourceExhaustedNamingTheLimit) {
          "the session needs 800 bytes of state; the server holds 400 of its limit 1000 (--max_total_state_bytes)");
 }
 
+// Found by create_session_request_fuzz: the state was allocated, and initialized, before the
+// limit refused it, so one request within max_parameters_per_session could need several times
+// max_total_state_bytes of memory (f64, several state variables) before being refused.
+TEST(SessionManagerTest, StateOverTheLimitIsRefusedBeforeItIsAllocated) {
+  ServerLimits limits;
+  limits.max_total_state_bytes = 1000;
+  SessionManager manager(limits);
+  CreateSessionSpec big = Spec(100);
+  big.dtype = DType::kF64;
+  EmcmcConfig with_momentum;
+  with_momentum.momentum = 0.5;  // θ, θa and their momenta: 4 × 100 × 8 bytes
+  big.optimizer.config = with_momentum;
+  bool initialized = false;
+  big.initialize = [&](AnyOptimizer&) {
+    initialized = true;
+    return absl::OkStatus();
+  };
+  const absl::Status refused = manager.Create(big).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("the session needs 3200 bytes of state; the server holds 0"));
+  EXPECT_FALSE(initialized) << "the optimizer was built before the limit was checked";
+  EXPECT_EQ(manager.total_state_bytes(), 0);
+}
+
 TEST(SessionManagerTest, InvalidSpecsAndInitializerErrorsCreateNothing) {
   SessionManager manager(ServerLimits{});
   CreateSessionSpec bad = Spec();
