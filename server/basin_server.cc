@@ -18,10 +18,13 @@ BasinServer::BasinServer(const ServerOptions& options, std::unique_ptr<SessionSt
                          std::optional<TokenMap> tokens)
     : metrics_(BASIN_VERSION),
       store_(std::move(store)),
+      checkpoints_(store_ == nullptr ? nullptr
+                                     : std::make_unique<ServerCheckpoints>(store_.get(),
+                                                                           options.limits.max_checkpoints_per_tenant)),
       sessions_(options.limits, &metrics_, store_.get(), options.snapshot_interval),
       session_collector_(std::make_shared<SessionCollector>(&sessions_)),
       tokens_(std::move(tokens)),
-      service_(&sessions_, &metrics_, tokens_.has_value() ? &*tokens_ : nullptr) {}
+      service_(&sessions_, &metrics_, tokens_.has_value() ? &*tokens_ : nullptr, checkpoints_.get()) {}
 
 std::vector<std::weak_ptr<prometheus::Collectable>> BasinServer::collectables() const {
   return {metrics_.registry(), session_collector_};

@@ -72,6 +72,7 @@ class BasinServer {
 
   ServerMetrics metrics_;
   std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<ServerCheckpoints> checkpoints_;  // with a store
   SessionManager sessions_;
   std::shared_ptr<SessionCollector> session_collector_;
   const std::optional<TokenMap> tokens_;

@@ -111,7 +111,8 @@ grpc::Status OptimizerService::CreateSession(grpc::ServerContext* context, const
                                              v1::Session* response) {
   BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
   if (draining_) return Draining();
-  auto spec = CreateSessionSpecFromProto(*request);
+  auto spec = request->from_checkpoint().empty() ? CreateSessionSpecFromProto(*request)
+                                                 : SpecFromStoredCheckpoint(tenant, *request);
   if (!spec.ok()) return ToGrpcStatus(spec.status());
   spec->tenant = tenant;
   if (request->initial_values_size() > 0) {
@@ -590,6 +591,95 @@ grpc::Status OptimizerService::ImportSession(grpc::ServerContext* context, grpc:
   if (!session.ok()) return ToGrpcStatus(session.status());
   *response = SessionToProto(**session);
   return grpc::Status::OK;
+}
+
+// --- Server-side checkpoints ----------------------------------------------------------------------
+
+absl::StatusOr<ServerCheckpoints*> OptimizerService::CheckpointsOrRefuse() const {
+  if (checkpoints_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "server-side checkpoints need a data directory; this server runs without one (--data_dir=none): "
+        "use ExportSession and ImportSession instead");
+  }
+  return checkpoints_;
+}
+
+absl::StatusOr<CreateSessionSpec> OptimizerService::SpecFromStoredCheckpoint(
+    const std::string& tenant, const v1::CreateSessionRequest& request) const {
+  BASIN_ASSIGN_OR_RETURN(ServerCheckpoints * checkpoints, CheckpointsOrRefuse());
+  // The checkpoint holds the optimizer, its state, the layout and the worker policy; a spec that
+  // also said any of them would be ambiguous.
+  v1::SessionSpec rest = request.spec();
+  rest.clear_metrics_run();
+  rest.clear_durability();
+  rest.clear_nonfinite_policy();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  rest.GetReflection()->ListFields(rest, &fields);
+  if (!fields.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "with from_checkpoint the spec may set only metrics_run, durability and nonfinite_policy; it sets ",
+        fields.front()->name(), " (the checkpoint holds the rest)"));
+  }
+  if (request.initial_values_size() > 0) {
+    return absl::InvalidArgumentError("initial_values cannot be given with from_checkpoint: the checkpoint holds the model");
+  }
+  BASIN_ASSIGN_OR_RETURN(StoredCheckpoint stored, checkpoints->Load(tenant, request.from_checkpoint()));
+  BASIN_ASSIGN_OR_RETURN(v1::SessionCheckpoint checkpoint, ParseCheckpoint(stored.checkpoint));
+  v1::ImportHeader header;
+  header.set_request_id(request.request_id());
+  header.set_metrics_run(request.spec().metrics_run());
+  BASIN_ASSIGN_OR_RETURN(CreateSessionSpec spec, CreateSessionSpecFromCheckpoint(checkpoint, header));
+  // The durability and policy the request asks for, or the defaults and the checkpoint's.
+  BASIN_ASSIGN_OR_RETURN(spec.durability, DurabilityFromProto(request.spec().durability()));
+  spec.durability_set = request.spec().durability().mode() != v1::Durability::MODE_UNSPECIFIED;
+  if (request.spec().nonfinite_policy() != v1::NONFINITE_POLICY_UNSPECIFIED) {
+    BASIN_ASSIGN_OR_RETURN(spec.nonfinite_policy, NonFinitePolicyFromProto(request.spec().nonfinite_policy()));
+  }
+  v1::CreateSessionRequest without_id = request;
+  without_id.clear_request_id();
+  spec.fingerprint = absl::StrCat(spec.fingerprint, ":", Fingerprint(without_id));
+  return spec;
+}
+
+grpc::Status OptimizerService::Checkpoint(grpc::ServerContext* context, const v1::CheckpointRequest* request,
+                                          v1::CheckpointInfo* response) {
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
+  BASIN_GRPC_ASSIGN_OR_RETURN(ServerCheckpoints * checkpoints, CheckpointsOrRefuse());
+  BASIN_GRPC_ASSIGN_OR_RETURN(std::shared_ptr<Session> session, sessions_->Get(tenant, request->session_id()));
+  BASIN_GRPC_ASSIGN_OR_RETURN(StoredCheckpoint stored, checkpoints->Save(tenant, *session, request->checkpoint_id()));
+  response->set_checkpoint_id(stored.checkpoint_id);
+  response->set_session_id(stored.session_id);
+  response->set_tick(stored.tick);
+  response->set_bytes(static_cast<int64_t>(stored.size));
+  response->set_optimizer(stored.optimizer);
+  return grpc::Status::OK;
+}
+
+grpc::Status OptimizerService::ListCheckpoints(grpc::ServerContext* context, const v1::ListCheckpointsRequest*,
+                                               v1::ListCheckpointsResponse* response) {
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
+  BASIN_GRPC_ASSIGN_OR_RETURN(ServerCheckpoints * checkpoints, CheckpointsOrRefuse());
+  BASIN_GRPC_ASSIGN_OR_RETURN(std::vector<ServerCheckpoints::Listed> listed, checkpoints->List(tenant));
+  for (const ServerCheckpoints::Listed& entry : listed) {
+    v1::CheckpointInfo& info = *response->add_checkpoints();
+    info.set_checkpoint_id(entry.checkpoint_id);
+    if (!entry.header.ok()) {
+      info.set_damage(std::string(entry.header.status().message()));
+      continue;
+    }
+    info.set_session_id(entry.header->session_id);
+    info.set_tick(entry.header->tick);
+    info.set_bytes(static_cast<int64_t>(entry.header->size));
+    info.set_optimizer(entry.header->optimizer);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status OptimizerService::DeleteCheckpoint(grpc::ServerContext* context, const v1::DeleteCheckpointRequest* request,
+                                                v1::DeleteCheckpointResponse*) {
+  BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
+  BASIN_GRPC_ASSIGN_OR_RETURN(ServerCheckpoints * checkpoints, CheckpointsOrRefuse());
+  return ToGrpcStatus(checkpoints->Delete(tenant, request->checkpoint_id()));
 }
 
 }  // namespace basin

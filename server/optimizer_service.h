@@ -9,6 +9,7 @@
 
 #include "basin/v1/optimizer_service.grpc.pb.h"
 #include "server/auth.h"
+#include "server/server_checkpoints.h"
 #include "server/server_metrics.h"
 #include "server/session_manager.h"
 
@@ -21,8 +22,10 @@ namespace basin {
 // tenant's sessions.
 class OptimizerService final : public v1::Optimizer::Service {
  public:
-  OptimizerService(SessionManager* sessions, ServerMetrics* metrics, const TokenMap* tokens = nullptr)
-      : sessions_(sessions), metrics_(metrics), tokens_(tokens) {}
+  // `checkpoints` (may be null: a server without a data directory) keeps server-side checkpoints.
+  OptimizerService(SessionManager* sessions, ServerMetrics* metrics, const TokenMap* tokens = nullptr,
+                   ServerCheckpoints* checkpoints = nullptr)
+      : sessions_(sessions), metrics_(metrics), tokens_(tokens), checkpoints_(checkpoints) {}
 
   void StartDraining() { draining_ = true; }
   bool draining() const { return draining_; }
@@ -53,12 +56,22 @@ class OptimizerService final : public v1::Optimizer::Service {
                              grpc::ServerWriter<v1::CheckpointChunk>* writer) override;
   grpc::Status ImportSession(grpc::ServerContext* context, grpc::ServerReader<v1::ImportSessionRequest>* reader,
                              v1::Session* response) override;
+  grpc::Status Checkpoint(grpc::ServerContext* context, const v1::CheckpointRequest* request,
+                          v1::CheckpointInfo* response) override;
+  grpc::Status ListCheckpoints(grpc::ServerContext* context, const v1::ListCheckpointsRequest* request,
+                               v1::ListCheckpointsResponse* response) override;
+  grpc::Status DeleteCheckpoint(grpc::ServerContext* context, const v1::DeleteCheckpointRequest* request,
+                                v1::DeleteCheckpointResponse* response) override;
 
  private:
   template <typename Real>
   grpc::Status TrainLoop(grpc::ServerContext* context,
                          grpc::ServerReaderWriter<v1::TrainResponse, v1::TrainRequest>* stream, Session& session,
                          const v1::Attach& attach);
+  // CreateSession with from_checkpoint.
+  absl::StatusOr<CreateSessionSpec> SpecFromStoredCheckpoint(const std::string& tenant,
+                                                             const v1::CreateSessionRequest& request) const;
+  absl::StatusOr<ServerCheckpoints*> CheckpointsOrRefuse() const;
   template <typename Real>
   grpc::Status PutLoop(grpc::ServerReader<v1::PutParametersRequest>* reader, Session& session,
                        const v1::PutTarget& target);
@@ -76,6 +89,7 @@ class OptimizerService final : public v1::Optimizer::Service {
   SessionManager* sessions_;
   ServerMetrics* metrics_;
   const TokenMap* tokens_;
+  ServerCheckpoints* const checkpoints_;
   std::atomic<bool> draining_{false};
   std::mutex streams_mu_;
   std::condition_variable streams_changed_;

@@ -28,6 +28,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // "spec.state_dtype must be F32 or F64, got BF16").
 absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromProto(const v1::CreateSessionRequest& request);
 
+// SHA-256 (hex) of a message's deterministic bytes: what a request id is tied to. Fixed-size,
+// since it is kept with the session and persisted, and stable across processes and restarts.
+std::string Fingerprint(const google::protobuf::Message& message);
+
 // A Session as the client sees it: the spec with every hyper-parameter filled in, and progress.
 // Unset num_workers is 1, unset quorum is num_workers; an unknown mode is InvalidArgument
 // ("workers.mode has no value 7").

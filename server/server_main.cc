@@ -29,6 +29,8 @@ ABSL_FLAG(int64_t, max_state_bytes_per_tenant, 0,
           "most bytes of optimizer state over one tenant's sessions; 0: no limit per tenant");
 ABSL_FLAG(int64_t, max_chunk_bytes, int64_t{4} << 20, "largest tensor chunk a client may send");
 ABSL_FLAG(int32_t, max_workers_per_session, 64, "most workers one session may declare");
+ABSL_FLAG(int64_t, max_checkpoints_per_tenant, 64,
+          "most server-side checkpoints (the Checkpoint RPC) one tenant keeps; 0: no limit");
 ABSL_FLAG(std::string, data_dir, "./basin-data",
           "where sessions persist (snapshots and logs; docs/persistence.md); `none`: memory only, "
           "every session durability none");
@@ -88,6 +90,7 @@ int main(int argc, char** argv) {
   options.limits.max_parameters_per_session = absl::GetFlag(FLAGS_max_parameters_per_session);
   options.limits.max_total_state_bytes = absl::GetFlag(FLAGS_max_total_state_bytes);
   options.limits.max_chunk_bytes = absl::GetFlag(FLAGS_max_chunk_bytes);
+  options.limits.max_checkpoints_per_tenant = absl::GetFlag(FLAGS_max_checkpoints_per_tenant);
   options.limits.max_workers_per_session = absl::GetFlag(FLAGS_max_workers_per_session);
   options.tls = basin::TlsFiles{.cert = absl::GetFlag(FLAGS_tls_cert),
                                 .key = absl::GetFlag(FLAGS_tls_key),

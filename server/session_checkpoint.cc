@@ -3,7 +3,6 @@
 #include <memory>
 #include <utility>
 
-#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "core/state_codec.h"
 #include "server/proto_convert.h"
@@ -67,12 +66,8 @@ absl::StatusOr<CreateSessionSpec> CreateSessionSpecFromCheckpoint(const v1::Sess
   spec.nonfinite_policy = *nonfinite;
   spec.request_id = header.request_id();
   spec.metrics_run = header.metrics_run();
-  // Same request id, same checkpoint and label: the same session. A hash, not the state, is kept.
-  const std::string workers_bytes =
-      absl::StrCat(checkpoint.workers().SerializeAsString(), ":", checkpoint.nonfinite_policy());
-  const std::pair<absl::string_view, absl::string_view> identity(checkpoint.state(), workers_bytes);
-  spec.fingerprint = absl::StrCat("checkpoint:", absl::Hash<decltype(identity)>{}(identity), ":",
-                                  header.metrics_run());
+  // Same request id, same checkpoint and label: the same session.
+  spec.fingerprint = absl::StrCat("checkpoint:", Fingerprint(checkpoint), ":", header.metrics_run());
   // The registry builds a fresh optimizer of the same spec, which the decoded one replaces: one
   // way to make sessions, with every limit checked. (Shared: a std::function must be copyable.)
   auto optimizer = std::make_shared<AnyOptimizer>(*std::move(decoded));

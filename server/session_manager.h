@@ -27,6 +27,7 @@ struct ServerLimits {
   int64_t max_chunk_bytes = int64_t{4} << 20;
   int max_workers_per_session = 64;
   int max_metric_runs = 64;  // sessions with a per-run metrics label at once
+  int64_t max_checkpoints_per_tenant = 64;  // server-side checkpoints one tenant keeps; 0: no limit
 };
 
 struct CreateSessionSpec {

@@ -128,6 +128,29 @@ absl::Status Client::DeleteSession(const std::string& session_id) {
   return FromGrpc(stub_->DeleteSession(Context().get(), request, &response));
 }
 
+absl::StatusOr<v1::CheckpointInfo> Client::Checkpoint(const std::string& session_id,
+                                                     const std::string& checkpoint_id) {
+  v1::CheckpointRequest request;
+  request.set_session_id(session_id);
+  request.set_checkpoint_id(checkpoint_id);
+  v1::CheckpointInfo info;
+  BASIN_RETURN_IF_ERROR(FromGrpc(stub_->Checkpoint(Context().get(), request, &info)));
+  return info;
+}
+
+absl::StatusOr<std::vector<v1::CheckpointInfo>> Client::ListCheckpoints() {
+  v1::ListCheckpointsResponse response;
+  BASIN_RETURN_IF_ERROR(FromGrpc(stub_->ListCheckpoints(Context().get(), v1::ListCheckpointsRequest(), &response)));
+  return std::vector<v1::CheckpointInfo>(response.checkpoints().begin(), response.checkpoints().end());
+}
+
+absl::Status Client::DeleteCheckpoint(const std::string& checkpoint_id) {
+  v1::DeleteCheckpointRequest request;
+  request.set_checkpoint_id(checkpoint_id);
+  v1::DeleteCheckpointResponse response;
+  return FromGrpc(stub_->DeleteCheckpoint(Context().get(), request, &response));
+}
+
 absl::StatusOr<v1::SessionStats> Client::GetStats(const std::string& session_id) {
   v1::GetSessionStatsRequest request;
   request.set_session_id(session_id);

@@ -129,6 +129,13 @@ class Client {
   absl::StatusOr<v1::Session> ImportSession(absl::string_view checkpoint, const std::string& request_id = "",
                                             const std::string& metrics_run = "");
 
+  // Server-side checkpoints (a server with a data directory): stores the session's checkpoint
+  // under `checkpoint_id` ("" lets the server choose), lists and deletes them. A new session
+  // continues one with CreateSessionRequest.from_checkpoint.
+  absl::StatusOr<v1::CheckpointInfo> Checkpoint(const std::string& session_id, const std::string& checkpoint_id = "");
+  absl::StatusOr<std::vector<v1::CheckpointInfo>> ListCheckpoints();
+  absl::Status DeleteCheckpoint(const std::string& checkpoint_id);
+
   absl::StatusOr<std::unique_ptr<TrainStream>> Train(const std::string& session_id, TrainOptions options = {});
 
   // "SERVING", "NOT_SERVING", ... of grpc.health.v1 for `service` ("" = the whole server).

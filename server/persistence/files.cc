@@ -67,15 +67,17 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view byte
   return SyncDirectory(Parent(path));
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
+absl::StatusOr<std::string> ReadFile(const std::string& path, std::size_t max_bytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Errno("cannot open", path);
   std::string out;
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+    out.reserve(std::min(static_cast<std::size_t>(st.st_size), max_bytes));
+  }
   char buffer[1 << 16];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+  while (out.size() < max_bytes) {
+    const ssize_t n = ::read(fd, buffer, std::min(sizeof(buffer), max_bytes - out.size()));
     if (n < 0) {
       if (errno == EINTR) continue;
       const absl::Status s = Errno("cannot read", path);

@@ -2,6 +2,7 @@
 #define BASIN_SERVER_PERSISTENCE_FILES_H_
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,7 +19,9 @@ namespace basin {
 // Writes `path` so that after a crash it holds either its old content or all of `bytes`: a
 // temporary file beside it, fsync, rename, fsync of the directory.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view bytes);
-absl::StatusOr<std::string> ReadFile(const std::string& path);
+// The file's bytes, or its first `max_bytes`.
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     std::size_t max_bytes = std::numeric_limits<std::size_t>::max());
 absl::Status MakeDirectories(const std::string& path);
 // Removes a file or a directory tree; a missing path is fine.
 absl::Status RemovePath(const std::string& path);

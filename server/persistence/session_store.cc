@@ -11,6 +11,7 @@ namespace basin {
 namespace {
 
 constexpr absl::string_view kLogPrefix = "wal-";
+constexpr absl::string_view kCheckpointSuffix = ".ckpt";
 
 absl::Status Prefixed(absl::string_view prefix, const absl::Status& s) {
   if (s.ok()) return s;
@@ -142,7 +143,50 @@ std::string SessionStore::CheckpointDirectory(const std::string& tenant) const {
 }
 
 std::string SessionStore::CheckpointPath(const std::string& tenant, const std::string& checkpoint_id) const {
-  return absl::StrCat(CheckpointDirectory(tenant), "/", checkpoint_id, ".ckpt");
+  return absl::StrCat(CheckpointDirectory(tenant), "/", checkpoint_id, kCheckpointSuffix);
+}
+
+absl::Status SessionStore::WriteCheckpoint(const std::string& tenant, const StoredCheckpoint& checkpoint) const {
+  const std::string dir = CheckpointDirectory(tenant);
+  if (!PathExists(dir)) BASIN_RETURN_IF_ERROR(MakeDirectories(dir));
+  return WriteFileAtomically(CheckpointPath(tenant, checkpoint.checkpoint_id), EncodeCheckpointFile(checkpoint));
+}
+
+absl::StatusOr<StoredCheckpoint> SessionStore::ReadCheckpoint(const std::string& tenant,
+                                                              const std::string& checkpoint_id,
+                                                              bool header_only) const {
+  const std::string path = CheckpointPath(tenant, checkpoint_id);
+  if (!PathExists(path)) return absl::NotFoundError(absl::StrCat("no checkpoint '", checkpoint_id, "'"));
+  BASIN_ASSIGN_OR_RETURN(std::string bytes, header_only ? ReadFile(path, kCheckpointHeaderMaxBytes) : ReadFile(path));
+  auto checkpoint = header_only ? DecodeCheckpointHeader(bytes) : DecodeCheckpointFile(bytes);
+  BASIN_RETURN_IF_ERROR(Prefixed(absl::StrCat("checkpoint '", checkpoint_id, "' (", path, "): "), checkpoint.status()));
+  if (checkpoint->checkpoint_id != checkpoint_id) {
+    return absl::DataLossError(absl::StrCat("checkpoint file ", path, " names checkpoint '",
+                                            absl::CHexEscape(checkpoint->checkpoint_id), "'"));
+  }
+  return checkpoint;
+}
+
+absl::StatusOr<std::vector<std::string>> SessionStore::CheckpointIds(const std::string& tenant) const {
+  const std::string dir = CheckpointDirectory(tenant);
+  if (!PathExists(dir)) return std::vector<std::string>();
+  BASIN_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(dir));
+  std::vector<std::string> ids;
+  for (const std::string& name : names) {
+    if (absl::EndsWith(name, kCheckpointSuffix)) ids.push_back(name.substr(0, name.size() - kCheckpointSuffix.size()));
+  }
+  return ids;
+}
+
+bool SessionStore::HasCheckpoint(const std::string& tenant, const std::string& checkpoint_id) const {
+  return PathExists(CheckpointPath(tenant, checkpoint_id));
+}
+
+absl::Status SessionStore::RemoveCheckpoint(const std::string& tenant, const std::string& checkpoint_id) const {
+  const std::string path = CheckpointPath(tenant, checkpoint_id);
+  if (!PathExists(path)) return absl::NotFoundError(absl::StrCat("no checkpoint '", checkpoint_id, "'"));
+  BASIN_RETURN_IF_ERROR(RemovePath(path));
+  return SyncDirectory(CheckpointDirectory(tenant));
 }
 
 }  // namespace basin

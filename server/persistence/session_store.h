@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/persistence/checkpoint_file.h"
 #include "server/persistence/files.h"
 #include "server/persistence/session_image.h"
 #include "server/persistence/wal_format.h"
@@ -51,14 +52,22 @@ class SessionStore {
   absl::Status RemoveLogsThrough(const std::string& id, uint64_t seq) const;
   absl::Status Remove(const std::string& id) const;
 
-  // Checkpoint files of one tenant.
-  std::string CheckpointPath(const std::string& tenant, const std::string& checkpoint_id) const;
-  std::string CheckpointDirectory(const std::string& tenant) const;
+  // Server-side checkpoints, per tenant. Ids are file names: the caller checks them.
+  absl::Status WriteCheckpoint(const std::string& tenant, const StoredCheckpoint& checkpoint) const;
+  // The header only (cheap: a few hundred bytes) or the whole checkpoint; NotFound if there is
+  // none, DataLoss if it is damaged.
+  absl::StatusOr<StoredCheckpoint> ReadCheckpoint(const std::string& tenant, const std::string& checkpoint_id,
+                                                  bool header_only) const;
+  absl::StatusOr<std::vector<std::string>> CheckpointIds(const std::string& tenant) const;
+  bool HasCheckpoint(const std::string& tenant, const std::string& checkpoint_id) const;
+  absl::Status RemoveCheckpoint(const std::string& tenant, const std::string& checkpoint_id) const;
 
  private:
   SessionStore(std::string directory, std::unique_ptr<DirectoryLock> lock)
       : directory_(std::move(directory)), lock_(std::move(lock)) {}
   std::string SessionDirectory(const std::string& id) const;
+  std::string CheckpointDirectory(const std::string& tenant) const;
+  std::string CheckpointPath(const std::string& tenant, const std::string& checkpoint_id) const;
   // The log files of a session with the first sequence number each starts at, oldest first.
   absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> Logs(const std::string& id) const;
 

@@ -21,12 +21,15 @@ class LoopbackServerTest : public ::testing::Test {
   virtual ServerLimits Limits() const { return ServerLimits{}; }
   // Override to serve GET /metrics over HTTP (e.g. "127.0.0.1:0"); empty: not exposed.
   virtual std::string MetricsListen() const { return ""; }
+  // Override to persist sessions in a data directory; empty: memory only.
+  virtual std::string DataDir() const { return ""; }
 
   void SetUp() override {
     ServerOptions options;
     options.listen = "127.0.0.1:0";
     options.limits = Limits();
     options.metrics_listen = MetricsListen();
+    options.data_dir = DataDir();
     auto server = BasinServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
