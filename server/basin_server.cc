@@ -22,6 +22,7 @@ BasinServer::BasinServer(const ServerOptions& options, std::unique_ptr<SessionSt
                                      : std::make_unique<ServerCheckpoints>(store_.get(),
                                                                            options.limits.max_checkpoints_per_tenant)),
       sessions_(options.limits, &metrics_, store_.get(), options.snapshot_interval),
+      idle_session_ttl_(options.idle_session_ttl),
       session_collector_(std::make_shared<SessionCollector>(&sessions_)),
       tokens_(std::move(tokens)),
       service_(&sessions_, &metrics_, tokens_.has_value() ? &*tokens_ : nullptr, checkpoints_.get()) {}
@@ -73,6 +74,7 @@ void BasinServer::RunSnapshots() {
     if (stop_snapshots_) break;
     lock.unlock();
     sessions_.SnapshotDue(absl::Now());
+    sessions_.EvictIdle(absl::Now(), idle_session_ttl_);
     lock.lock();
   }
 }

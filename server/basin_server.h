@@ -31,6 +31,9 @@ struct ServerOptions {
   // none.
   std::string data_dir;
   absl::Duration snapshot_interval = absl::Seconds(30);  // periodic sessions' default
+  // A persisted session no call has used for this long is written out and dropped from memory,
+  // and reloaded at its next use; zero: never.
+  absl::Duration idle_session_ttl = absl::ZeroDuration();
   // TLS or mutual TLS from PEM files; none named: plaintext (docs/security.md).
   TlsFiles tls;
   // Bearer tokens → tenants (TokenMap's format); empty: no authentication, every caller is the
@@ -74,6 +77,7 @@ class BasinServer {
   std::unique_ptr<SessionStore> store_;
   std::unique_ptr<ServerCheckpoints> checkpoints_;  // with a store
   SessionManager sessions_;
+  const absl::Duration idle_session_ttl_;
   std::shared_ptr<SessionCollector> session_collector_;
   const std::optional<TokenMap> tokens_;
   OptimizerService service_;

@@ -128,9 +128,9 @@ grpc::Status OptimizerService::CreateSession(grpc::ServerContext* context, const
 grpc::Status OptimizerService::GetSession(grpc::ServerContext* context, const v1::GetSessionRequest* request,
                                           v1::Session* response) {
   BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
-  auto session = sessions_->Get(tenant, request->session_id());
-  if (!session.ok()) return ToGrpcStatus(session.status());
-  *response = SessionToProto(**session);
+  // Described without reloading an evicted session.
+  BASIN_GRPC_ASSIGN_OR_RETURN(const SessionSummary summary, sessions_->Describe(tenant, request->session_id()));
+  *response = SessionToProto(summary);
   return grpc::Status::OK;
 }
 
@@ -139,7 +139,7 @@ grpc::Status OptimizerService::ListSessions(grpc::ServerContext* context, const 
   BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
   auto page = sessions_->List(tenant, request->page_size(), request->page_token());
   if (!page.ok()) return ToGrpcStatus(page.status());
-  for (const auto& session : page->sessions) *response->add_sessions() = SessionToProto(*session);
+  for (const SessionSummary& session : page->sessions) *response->add_sessions() = SessionToProto(session);
   response->set_next_page_token(page->next_page_token);
   return grpc::Status::OK;
 }
@@ -153,9 +153,8 @@ grpc::Status OptimizerService::DeleteSession(grpc::ServerContext* context, const
 grpc::Status OptimizerService::GetSessionStats(grpc::ServerContext* context, const v1::GetSessionStatsRequest* request,
                                                v1::SessionStats* response) {
   BASIN_GRPC_ASSIGN_OR_RETURN(const std::string tenant, TenantOf(tokens_, *context));
-  auto session = sessions_->Get(tenant, request->session_id());
-  if (!session.ok()) return ToGrpcStatus(session.status());
-  *response = SessionStatsToProto(**session);
+  BASIN_GRPC_ASSIGN_OR_RETURN(const SessionSummary summary, sessions_->Describe(tenant, request->session_id()));
+  *response = SessionStatsToProto(summary);
   return grpc::Status::OK;
 }
 

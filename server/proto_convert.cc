@@ -181,37 +181,41 @@ v1::WorkerPolicy WorkerPolicyToProto(const WorkerPolicy& workers) {
   return w;
 }
 
-v1::Session SessionToProto(const Session& session) {
+v1::Session SessionToProto(const Session& session) { return SessionToProto(session.Summary()); }
+
+v1::Session SessionToProto(const SessionSummary& session) {
   v1::Session out;
-  out.set_session_id(session.id());
+  out.set_session_id(session.id);
   v1::SessionSpec& spec = *out.mutable_spec();
-  for (const TensorSpec& t : session.layout().tensors()) {
+  for (const TensorSpec& t : session.layout.tensors()) {
     v1::TensorSpec& p = *spec.add_tensors();
     p.set_name(t.name);
     for (int64_t d : t.shape) p.add_shape(d);
   }
-  spec.set_state_dtype(ToProtoDType(session.dtype()));
-  *spec.mutable_optimizer() = OptimizerConfigToProto(session.spec().config);
-  *spec.mutable_samples() = SampleCollectionToProto(session.spec().samples);
-  spec.set_seed(session.spec().seed);
-  *spec.mutable_workers() = WorkerPolicyToProto(session.workers());
-  spec.set_nonfinite_policy(NonFinitePolicyToProto(session.nonfinite_policy()));
-  spec.set_metrics_run(session.metrics_run());
-  *spec.mutable_durability() = DurabilityToProto(session.settings().durability);
-  const OptimizerStats stats = session.Stats();
+  spec.set_state_dtype(ToProtoDType(session.dtype));
+  *spec.mutable_optimizer() = OptimizerConfigToProto(session.spec.config);
+  *spec.mutable_samples() = SampleCollectionToProto(session.spec.samples);
+  spec.set_seed(session.spec.seed);
+  *spec.mutable_workers() = WorkerPolicyToProto(session.workers);
+  spec.set_nonfinite_policy(NonFinitePolicyToProto(session.settings.nonfinite_policy));
+  spec.set_metrics_run(session.metrics_run);
+  *spec.mutable_durability() = DurabilityToProto(session.settings.durability);
+  const OptimizerStats& stats = session.stats;
   out.set_tick(stats.tick);
   out.set_step(stats.step);
   out.set_phase(static_cast<int32_t>(stats.phase));
   out.set_ticks_per_step(static_cast<int32_t>(stats.ticks_per_step));
-  out.set_num_parameters(session.layout().num_elements());
-  out.set_state_bytes(session.state_bytes());
-  out.set_durable_tick(session.durable_tick());
+  out.set_num_parameters(session.layout.num_elements());
+  out.set_state_bytes(session.state_bytes);
+  out.set_durable_tick(session.durable_tick);
   return out;
 }
 
-v1::SessionStats SessionStatsToProto(const Session& session) {
-  const OptimizerStats s = session.Stats();
-  const SessionCounters c = session.counters();
+v1::SessionStats SessionStatsToProto(const Session& session) { return SessionStatsToProto(session.Summary()); }
+
+v1::SessionStats SessionStatsToProto(const SessionSummary& session) {
+  const OptimizerStats& s = session.stats;
+  const SessionCounters& c = session.counters;
   v1::SessionStats out;
   out.set_tick(s.tick);
   out.set_step(s.step);
@@ -228,7 +232,7 @@ v1::SessionStats SessionStatsToProto(const Session& session) {
   out.set_gradients_dropped(c.gradients_dropped);
   out.set_gradients_duplicate(c.gradients_duplicate);
   out.set_gradients_stale_applied(c.gradients_stale_applied);
-  out.set_durable_tick(session.durable_tick());
+  out.set_durable_tick(session.durable_tick);
   out.set_gradients_skipped(c.gradients_skipped);
   return out;
 }

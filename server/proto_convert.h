@@ -45,7 +45,9 @@ absl::StatusOr<NonFinitePolicy> NonFinitePolicyFromProto(v1::NonFinitePolicy pol
 v1::NonFinitePolicy NonFinitePolicyToProto(NonFinitePolicy policy);
 
 v1::Session SessionToProto(const Session& session);
+v1::Session SessionToProto(const SessionSummary& session);
 v1::SessionStats SessionStatsToProto(const Session& session);
+v1::SessionStats SessionStatsToProto(const SessionSummary& session);
 
 v1::DType ToProtoDType(DType dtype);
 

@@ -34,6 +34,9 @@ ABSL_FLAG(int64_t, max_checkpoints_per_tenant, 64,
 ABSL_FLAG(std::string, data_dir, "./basin-data",
           "where sessions persist (snapshots and logs; docs/persistence.md); `none`: memory only, "
           "every session durability none");
+ABSL_FLAG(absl::Duration, idle_session_ttl, absl::Minutes(30),
+          "a persisted session that no call has used for this long is written out and dropped from memory, "
+          "and reloaded at its next use; 0: keep every session in memory");
 ABSL_FLAG(absl::Duration, snapshot_interval, absl::Seconds(30),
           "how often a periodic session that changed is snapshotted (a session may choose its own)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of the server: the port speaks TLS (with --tls_key)");
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   options.data_dir = data_dir == "none" ? "" : data_dir;
   options.snapshot_interval = absl::GetFlag(FLAGS_snapshot_interval);
+  options.idle_session_ttl = absl::GetFlag(FLAGS_idle_session_ttl);
   if (options.snapshot_interval <= absl::ZeroDuration()) {
     std::fprintf(stderr, "basin-server: --snapshot_interval must be > 0, got %s\n",
                  absl::FormatDuration(options.snapshot_interval).c_str());

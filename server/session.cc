@@ -137,6 +137,22 @@ OptimizerStats Session::Stats() const {
   return std::visit([](const auto& o) { return o->Stats(); }, optimizer_);
 }
 
+SessionSummary Session::Summary() const {
+  SessionSummary summary;
+  summary.id = id_;
+  summary.layout = layout_;
+  summary.dtype = dtype_;
+  summary.spec = spec_;
+  summary.workers = workers_;
+  summary.settings = settings_;
+  summary.metrics_run = metrics_run_;
+  summary.stats = Stats();
+  summary.counters = counters();
+  summary.state_bytes = state_bytes();
+  summary.durable_tick = durable_tick();
+  return summary;
+}
+
 SessionCounters Session::counters() const {
   std::lock_guard<std::mutex> lock(mu_);
   return counters_;
@@ -185,6 +201,7 @@ absl::StatusOr<TickOutcome> Session::SubmitGradient(int worker, int64_t tick, ab
   if (!(batch_size > 0) || !std::isfinite(batch_size)) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size must be finite and > 0, got ", batch_size));
   }
+  Touch();
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return absl::NotFoundError(absl::StrCat("session '", id_, "' was deleted"));
   auto* holder = std::get_if<std::unique_ptr<Optimizer<Real>>>(&optimizer_);

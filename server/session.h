@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
@@ -44,6 +45,25 @@ struct SessionSettings {
   std::string fingerprint;
   Durability durability;
   NonFinitePolicy nonfinite_policy = NonFinitePolicy::kReject;
+};
+
+// What describes a session without its optimizer state: enough for GetSession, ListSessions,
+// GetSessionStats and the per-run metrics, also while the session is evicted from memory.
+struct SessionSummary {
+  std::string id;
+  ParameterLayout layout;
+  DType dtype = DType::kF32;
+  OptimizerSpec spec;
+  WorkerPolicy workers;
+  SessionSettings settings;
+  std::string metrics_run;
+  OptimizerStats stats;
+  SessionCounters counters;
+  int64_t state_bytes = 0;
+  int64_t durable_tick = 0;
+  bool resident = true;  // false: evicted, its state on disk until its next use
+
+  const std::string& tenant() const { return settings.tenant; }
 };
 
 // One optimizer run: the optimizer plus the bookkeeping of its workers' ticks. Thread-safe; every
@@ -86,6 +106,10 @@ class Session {
   // The session restarts at least at this tick after a crash (0 when nothing is on disk).
   int64_t durable_tick() const;
   const SessionSettings& settings() const { return settings_; }
+  SessionSummary Summary() const;
+  // The last time a call used the session (SessionManager::Get, a gradient): what idle means.
+  void Touch() { last_used_ns_.store(absl::GetCurrentTimeNanos(), std::memory_order_relaxed); }
+  absl::Time last_used() const { return absl::FromUnixNanos(last_used_ns_.load(std::memory_order_relaxed)); }
   // Overwrites the model or the anchor (logged for every_tick).
   template <typename Real>
   absl::Status SetParameters(bool anchor, absl::Span<const Real> values);
@@ -180,6 +204,7 @@ class Session {
   const WorkerPolicy workers_;
   const std::string metrics_run_;
   const SessionSettings settings_;
+  std::atomic<int64_t> last_used_ns_{absl::GetCurrentTimeNanos()};
   ServerMetrics* const metrics_;
   const OptimizerSeries* const series_;
 

@@ -30,6 +30,9 @@ std::vector<prometheus::MetricFamily> SessionCollector::Collect() const {
 
   families.push_back(Gauge("basin_sessions", "Sessions held"));
   AddSample(families.back(), static_cast<double>(sessions_->num_sessions()));
+  families.push_back(Gauge("basin_sessions_evicted",
+                           "Sessions held on disk only: idle past --idle_session_ttl, reloaded at their next use"));
+  AddSample(families.back(), static_cast<double>(sessions_->num_evicted()));
   families.push_back(Gauge("basin_sessions_limit", "Most sessions the server holds (--max_sessions)"));
   AddSample(families.back(), static_cast<double>(limits.max_sessions));
   families.push_back(Gauge("basin_state_bytes", "Bytes of optimizer state over all sessions"));
@@ -46,10 +49,10 @@ std::vector<prometheus::MetricFamily> SessionCollector::Collect() const {
                                             "Entropy-MCMC, x - x' for Entropy-SGD, w - (w + eps) between SAM's two "
                                             "ticks, 0 for SGD and SGLD");
   prometheus::MetricFamily step = Gauge("basin_run_step", "Outer steps the run has completed");
-  for (const auto& session : sessions_->MetricsRuns()) {
-    const OptimizerStats stats = session->Stats();
+  for (const SessionSummary& session : sessions_->MetricsRuns()) {
+    const OptimizerStats& stats = session.stats;
     const std::vector<prometheus::ClientMetric::Label> labels{
-        {"optimizer", std::string(OptimizerName(session->spec().config))}, {"run", session->metrics_run()}};
+        {"optimizer", std::string(OptimizerName(session.spec.config))}, {"run", session.metrics_run}};
     AddSample(loss, stats.last_loss, labels);
     AddSample(gradient_norm, stats.last_gradient_norm, labels);
     AddSample(lr, stats.lr, labels);

@@ -43,25 +43,25 @@ std::string SessionManager::NewId() {
   while (true) {
     std::string id =
         absl::StrFormat("s-%012x-%04x", absl::Uniform<uint64_t>(*gen) & 0xffffffffffffULL, ++id_counter_ & 0xffff);
-    if (sessions_.count(id) == 0 && failed_.count(id) == 0) return id;
+    if (sessions_.count(id) == 0 && evicted_.count(id) == 0 && failed_.count(id) == 0) return id;
   }
 }
 
-absl::StatusOr<std::shared_ptr<Session>> SessionManager::Replay(const CreateSessionSpec& spec) const {
-  if (spec.request_id.empty()) return nullptr;
+absl::StatusOr<std::string> SessionManager::Replay(const CreateSessionSpec& spec) const {
+  if (spec.request_id.empty()) return std::string();
   auto it = requests_.find({spec.tenant, spec.request_id});
-  if (it == requests_.end()) return nullptr;
+  if (it == requests_.end()) return std::string();
   if (it->second.fingerprint != spec.fingerprint) {
     return absl::AlreadyExistsError(absl::StrCat("request_id '", spec.request_id,
                                                  "' was used for a different session spec (session ",
                                                  it->second.session_id, ")"));
   }
-  auto session = sessions_.find(it->second.session_id);
-  if (session == sessions_.end()) {
-    return absl::NotFoundError(absl::StrCat("request_id '", spec.request_id, "' created session ",
-                                            it->second.session_id, ", which has been deleted"));
+  const std::string& id = it->second.session_id;
+  if (sessions_.count(id) == 0 && evicted_.count(id) == 0) {
+    return absl::NotFoundError(absl::StrCat("request_id '", spec.request_id, "' created session ", id,
+                                            ", which has been deleted"));
   }
-  return session->second;
+  return id;
 }
 
 absl::Status SessionManager::CheckRoomForOneMore(const std::string& tenant) const {
@@ -100,8 +100,8 @@ absl::Status SessionManager::CheckMetricsRunAvailable(const std::string& label, 
   if (label.empty()) return absl::OkStatus();
   if (auto owner = metrics_runs_.find(label); owner != metrics_runs_.end()) {
     // Labels are server-wide (they are Prometheus labels); another tenant's session id stays hidden.
-    const std::string session =
-        owner->second->tenant() == tenant ? absl::StrCat("session ", owner->second->id()) : "another tenant's session";
+    const std::string session = TenantOf(owner->second) == tenant ? absl::StrCat("session ", owner->second)
+                                                                  : "another tenant's session";
     return absl::AlreadyExistsError(
         absl::StrCat("metrics_run '", label, "' is in use by ", session, "; labels are unique server-wide"));
   }
@@ -151,8 +151,11 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
   std::string id;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
-    if (earlier != nullptr) return earlier;
+    BASIN_ASSIGN_OR_RETURN(id, Replay(spec));
+  }
+  if (!id.empty()) return Get(spec.tenant, id);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
     BASIN_RETURN_IF_ERROR(CheckRoomForOneMore(spec.tenant));
     BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run, spec.tenant));
     BASIN_RETURN_IF_ERROR(CheckRoomForState(spec.tenant, bytes));
@@ -180,17 +183,22 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(CreateSessionSpe
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Insert(std::shared_ptr<Session> session,
                                                                 const CreateSessionSpec& spec, int64_t reserved) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Release(spec.tenant, reserved, 0);
-  // Again under the lock: a concurrent Create may have won the race.
-  BASIN_ASSIGN_OR_RETURN(std::shared_ptr<Session> earlier, Replay(spec));
-  if (earlier != nullptr) return earlier;
-  BASIN_RETURN_IF_ERROR(CheckRoomForOneMore(spec.tenant));
-  BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run, spec.tenant));
-  BASIN_RETURN_IF_ERROR(CheckRoomForState(spec.tenant, session->state_bytes()));
-  Admit(session);
-  if (session->series() != nullptr) session->series()->sessions_created->Increment();
-  return session;
+  std::string earlier;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Release(spec.tenant, reserved, 0);
+    // Again under the lock: a concurrent Create may have won the race.
+    BASIN_ASSIGN_OR_RETURN(earlier, Replay(spec));
+    if (earlier.empty()) {
+      BASIN_RETURN_IF_ERROR(CheckRoomForOneMore(spec.tenant));
+      BASIN_RETURN_IF_ERROR(CheckMetricsRunAvailable(spec.metrics_run, spec.tenant));
+      BASIN_RETURN_IF_ERROR(CheckRoomForState(spec.tenant, session->state_bytes()));
+      Admit(session);
+      if (session->series() != nullptr) session->series()->sessions_created->Increment();
+      return session;
+    }
+  }
+  return Get(spec.tenant, earlier);
 }
 
 void SessionManager::Reserve(const std::string& tenant, int64_t bytes, int64_t sessions) {
@@ -214,14 +222,51 @@ void SessionManager::Admit(const std::shared_ptr<Session>& session) {
   if (!settings.request_id.empty()) {
     requests_[{settings.tenant, settings.request_id}] = Request{settings.fingerprint, session->id()};
   }
-  if (!session->metrics_run().empty()) metrics_runs_.emplace(session->metrics_run(), session);
+  if (!session->metrics_run().empty()) metrics_runs_.emplace(session->metrics_run(), session->id());
   sessions_.emplace(session->id(), session);
 }
 
-absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const std::string& tenant, const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = sessions_.find(id);
-  if (it != sessions_.end() && it->second->tenant() == tenant) return it->second;
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const std::string& tenant, const std::string& id) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    auto it = sessions_.find(id);
+    if (it != sessions_.end() && it->second->tenant() == tenant) {
+      it->second->Touch();
+      return it->second;
+    }
+    auto evicted = evicted_.find(id);
+    if (evicted == evicted_.end() || evicted->second.tenant() != tenant) break;
+    if (loading_.count(id) != 0) {  // another call is reloading it: wait for that one
+      loaded_.wait(lock);
+      continue;
+    }
+    // Reloaded outside the lock (it reads the whole state), once.
+    loading_.insert(id);
+    lock.unlock();
+    auto session = Session::Recover(*store_, id, metrics_);
+    lock.lock();
+    loading_.erase(id);
+    loaded_.notify_all();
+    evicted = evicted_.find(id);
+    if (evicted == evicted_.end()) return NoSession(id);  // deleted meanwhile
+    if (!session.ok()) {
+      std::fprintf(stderr, "basin-server: evicted session %s could not be reloaded, reported as failed: %s\n",
+                   id.c_str(), session.status().ToString().c_str());
+      Release(tenant, evicted->second.state_bytes, 1);
+      if (!evicted->second.metrics_run.empty()) metrics_runs_.erase(evicted->second.metrics_run);
+      failed_[id] = FailedSession{tenant, std::string(session.status().message())};
+      evicted_.erase(evicted);
+      continue;
+    }
+    evicted_.erase(evicted);
+    (*session)->Touch();
+    sessions_.emplace(id, *session);
+    return *session;
+  }
+  return Missing(tenant, id);
+}
+
+absl::Status SessionManager::Missing(const std::string& tenant, const std::string& id) const {
   auto failed = failed_.find(id);
   if (failed != failed_.end() && failed->second.tenant == tenant) {
     return absl::DataLossError(absl::StrCat("session '", id, "' could not be recovered: ", failed->second.reason,
@@ -230,12 +275,44 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const std::string& 
   return NoSession(id);
 }
 
-absl::Status SessionManager::Delete(const std::string& tenant, const std::string& id) {
-  std::shared_ptr<Session> session;
+absl::StatusOr<SessionSummary> SessionManager::Describe(const std::string& tenant, const std::string& id) const {
+  std::shared_ptr<Session> live;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sessions_.find(id);
+    if (it != sessions_.end() && it->second->tenant() == tenant) {
+      live = it->second;
+    } else if (auto evicted = evicted_.find(id); evicted != evicted_.end() && evicted->second.tenant() == tenant) {
+      return evicted->second;
+    } else {
+      return Missing(tenant, id);
+    }
+  }
+  return live->Summary();
+}
+
+std::string SessionManager::TenantOf(const std::string& id) const {
+  if (auto it = sessions_.find(id); it != sessions_.end()) return it->second->tenant();
+  if (auto it = evicted_.find(id); it != evicted_.end()) return it->second.tenant();
+  return "";
+}
+
+absl::Status SessionManager::Delete(const std::string& tenant, const std::string& id) {
+  std::shared_ptr<Session> session;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    loaded_.wait(lock, [&] { return loading_.count(id) == 0; });
+    auto it = sessions_.find(id);
     if (it == sessions_.end() || it->second->tenant() != tenant) {
+      auto evicted = evicted_.find(id);
+      if (evicted != evicted_.end() && evicted->second.tenant() == tenant) {
+        const SessionSummary& summary = evicted->second;
+        Release(tenant, summary.state_bytes, 1);
+        if (!summary.metrics_run.empty()) metrics_runs_.erase(summary.metrics_run);
+        if (metrics_ != nullptr) metrics_->ForOptimizer(OptimizerName(summary.spec.config))->sessions_deleted->Increment();
+        evicted_.erase(evicted);
+        return store_->Remove(id);
+      }
       auto failed = failed_.find(id);
       if (failed == failed_.end() || failed->second.tenant != tenant) return NoSession(id);
       failed_.erase(failed);
@@ -250,6 +327,46 @@ absl::Status SessionManager::Delete(const std::string& tenant, const std::string
   }
   if (session->settings().durability.persisted()) return session->RemoveFiles();
   return absl::OkStatus();
+}
+
+int SessionManager::EvictIdle(absl::Time now, absl::Duration ttl) {
+  if (store_ == nullptr || ttl <= absl::ZeroDuration()) return 0;
+  std::vector<std::shared_ptr<Session>> idle;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, session] : sessions_) {
+      // Only the manager holds it: no stream is attached and no call is running on it.
+      if (session->settings().durability.persisted() && session.use_count() == 1 &&
+          now - session->last_used() >= ttl) {
+        idle.push_back(session);
+      }
+    }
+  }
+  int evicted = 0;
+  for (std::shared_ptr<Session>& session : idle) {
+    const absl::Time used = session->last_used();
+    if (session->SnapshotDue(absl::InfiniteFuture(), absl::ZeroDuration())) {
+      absl::Status written = session->Snapshot();
+      if (!written.ok()) {
+        std::fprintf(stderr, "basin-server: session %s stays in memory: %s\n", session->id().c_str(),
+                     written.ToString().c_str());
+        continue;
+      }
+    }
+    SessionSummary summary = session->Summary();
+    summary.resident = false;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(session->id());
+    // Used while it was written out (a call took it, or took it and let go): it stays.
+    if (it == sessions_.end() || it->second != session || session.use_count() != 2 || session->last_used() != used) {
+      continue;
+    }
+    evicted_.emplace(session->id(), std::move(summary));
+    sessions_.erase(it);
+    session.reset();  // the last reference: the state is freed, its log closed, before anyone can reload it
+    ++evicted;
+  }
+  return evicted;
 }
 
 SessionManager::Recovery SessionManager::Recover() {
@@ -331,30 +448,72 @@ absl::StatusOr<SessionManager::Page> SessionManager::List(const std::string& ten
     return absl::InvalidArgumentError(absl::StrCat("page_size must be in [0, 1000], got ", page_size));
   }
   if (page_size == 0) page_size = 100;
-  std::lock_guard<std::mutex> lock(mu_);
+  // Resident and evicted sessions merged by id; summaries of resident ones are taken after the
+  // manager's lock is released (each takes its session's lock).
+  std::vector<std::shared_ptr<Session>> live;
   Page page;
-  auto it = page_token.empty() ? sessions_.begin() : sessions_.upper_bound(page_token);
-  auto skip_other_tenants = [&] {
-    while (it != sessions_.end() && it->second->tenant() != tenant) ++it;
-  };
-  for (skip_other_tenants(); it != sessions_.end() && static_cast<int>(page.sessions.size()) < page_size;
-       ++it, skip_other_tenants()) {
-    page.sessions.push_back(it->second);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto a = page_token.empty() ? sessions_.begin() : sessions_.upper_bound(page_token);
+    auto b = page_token.empty() ? evicted_.begin() : evicted_.upper_bound(page_token);
+    auto skip_other_tenants = [&] {
+      while (a != sessions_.end() && a->second->tenant() != tenant) ++a;
+      while (b != evicted_.end() && b->second.tenant() != tenant) ++b;
+    };
+    std::string last;
+    for (skip_other_tenants(); a != sessions_.end() || b != evicted_.end(); skip_other_tenants()) {
+      if (static_cast<int>(page.sessions.size()) == page_size) {
+        page.next_page_token = last;
+        break;
+      }
+      if (b == evicted_.end() || (a != sessions_.end() && a->first < b->first)) {
+        live.push_back(a->second);
+        page.sessions.emplace_back();  // filled below
+        last = a->first;
+        ++a;
+      } else {
+        page.sessions.push_back(b->second);
+        last = b->first;
+        ++b;
+      }
+    }
   }
-  if (it != sessions_.end()) page.next_page_token = page.sessions.back()->id();
+  auto next = live.begin();
+  for (SessionSummary& summary : page.sessions) {
+    if (summary.id.empty()) summary = (*next++)->Summary();
+  }
   return page;
 }
 
 int64_t SessionManager::num_sessions() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<int64_t>(sessions_.size());
+  return static_cast<int64_t>(sessions_.size() + evicted_.size());
 }
 
-std::vector<std::shared_ptr<Session>> SessionManager::MetricsRuns() const {
+int64_t SessionManager::num_evicted() const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<std::shared_ptr<Session>> runs;
-  runs.reserve(metrics_runs_.size());
-  for (const auto& [label, session] : metrics_runs_) runs.push_back(session);
+  return static_cast<int64_t>(evicted_.size());
+}
+
+std::vector<SessionSummary> SessionManager::MetricsRuns() const {
+  std::vector<std::shared_ptr<Session>> live;
+  std::vector<SessionSummary> runs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    runs.reserve(metrics_runs_.size());
+    for (const auto& [label, id] : metrics_runs_) {
+      if (auto it = sessions_.find(id); it != sessions_.end()) {
+        live.push_back(it->second);
+        runs.emplace_back();
+      } else if (auto evicted = evicted_.find(id); evicted != evicted_.end()) {
+        runs.push_back(evicted->second);
+      }
+    }
+  }
+  auto next = live.begin();
+  for (SessionSummary& run : runs) {
+    if (run.id.empty()) run = (*next++)->Summary();
+  }
   return runs;
 }
 

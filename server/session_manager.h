@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include <condition_variable>
 #include <mutex>
+#include <set>
 
 #include "absl/status/statusor.h"
 #include "core/layout.h"
@@ -84,7 +86,11 @@ class SessionManager {
   absl::StatusOr<std::shared_ptr<Session>> Create(CreateSessionSpec spec);
   // `tenant` is the caller's. Another tenant's session is NOT_FOUND with the very message of an
   // unknown id, so a tenant cannot tell whether another tenant's session exists.
-  absl::StatusOr<std::shared_ptr<Session>> Get(const std::string& tenant, const std::string& id) const;
+  // An evicted session is reloaded from its files first (once, however many calls ask), and a
+  // session's use is recorded (idle sessions are evicted after a TTL, EvictIdle).
+  absl::StatusOr<std::shared_ptr<Session>> Get(const std::string& tenant, const std::string& id);
+  // The session's summary without reloading it if it is evicted (GetSession, GetSessionStats).
+  absl::StatusOr<SessionSummary> Describe(const std::string& tenant, const std::string& id) const;
   absl::Status Delete(const std::string& tenant, const std::string& id);
 
   // Sessions that could not be recovered, by id. Get answers DataLoss for them to their owner;
@@ -96,16 +102,22 @@ class SessionManager {
   std::map<std::string, FailedSession> Failed() const;
 
   struct Page {
-    std::vector<std::shared_ptr<Session>> sessions;
+    std::vector<SessionSummary> sessions;  // evicted ones too, without reloading them
     std::string next_page_token;  // empty on the last page
   };
   // The tenant's sessions ordered by id, after `page_token` (the last id of the previous page).
   absl::StatusOr<Page> List(const std::string& tenant, int page_size, const std::string& page_token) const;
 
-  int64_t num_sessions() const;
+  // Persisted sessions that no call has used for `ttl` and that no stream holds are snapshotted
+  // (if they changed) and dropped from memory, keeping a summary; their next Get reloads them.
+  // Returns how many were evicted. A ttl of zero evicts nothing.
+  int EvictIdle(absl::Time now, absl::Duration ttl);
+
+  int64_t num_sessions() const;  // resident and evicted
+  int64_t num_evicted() const;
   int64_t total_state_bytes() const;
   // The sessions with a metrics_run label, ordered by label.
-  std::vector<std::shared_ptr<Session>> MetricsRuns() const;
+  std::vector<SessionSummary> MetricsRuns() const;
 
  private:
   std::string NewId();
@@ -118,8 +130,11 @@ class SessionManager {
   void Release(const std::string& tenant, int64_t bytes, int64_t sessions);
   // Counts a session against its tenant and the server and makes it reachable (under mu_).
   void Admit(const std::shared_ptr<Session>& session);
-  // The session an earlier Create with spec's request id made; nullptr if there was none.
-  absl::StatusOr<std::shared_ptr<Session>> Replay(const CreateSessionSpec& spec) const;
+  // The id of the session an earlier Create with spec's request id made; "" if there was none.
+  absl::StatusOr<std::string> Replay(const CreateSessionSpec& spec) const;
+  std::string TenantOf(const std::string& id) const;  // of a resident or evicted session (under mu_)
+  // Why `id` is not the tenant's session: DataLoss if it failed to recover, else NotFound (under mu_).
+  absl::Status Missing(const std::string& tenant, const std::string& id) const;
   absl::Status CheckRoomForOneMore(const std::string& tenant) const;
   absl::Status CheckRoomForState(const std::string& tenant, int64_t bytes) const;
   absl::Status CheckMetricsRunAvailable(const std::string& label, const std::string& tenant) const;
@@ -141,7 +156,10 @@ class SessionManager {
     std::string session_id;
   };
   std::map<std::pair<std::string, std::string>, Request> requests_;  // by tenant and request id
-  std::map<std::string, std::shared_ptr<Session>> metrics_runs_;  // by label
+  std::map<std::string, std::string> metrics_runs_;  // session id by label
+  std::map<std::string, SessionSummary> evicted_;    // by id: on disk only, until their next Get
+  std::set<std::string> loading_;                    // evicted ids being reloaded
+  std::condition_variable loaded_;                   // a reload finished
   int64_t total_state_bytes_ = 0;
   struct Usage {
     int64_t sessions = 0;

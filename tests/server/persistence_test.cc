@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -311,6 +312,119 @@ TEST_F(PersistenceTest, TheNonFinitePolicySurvivesAndASkippedGradientIsNotLogged
   EXPECT_EQ(State(*back), State(*live));
   EXPECT_EQ(*back->SubmitGradient<float>(0, 2, bad, 0.5, 1), TickOutcome::kSkipped);
   EXPECT_EQ(back->tick(), 2);
+}
+
+// --- Idle-session eviction ------------------------------------------------------------------------
+
+TEST_F(PersistenceTest, IdleSessionsAreEvictedAndComeBackAtTheirNextUseBitForBit) {
+  // Two identical noisy runs; one is evicted between ticks, the other never.
+  auto evictee = Create(NoisyEmcmc(), Durability::Mode::kEveryTick);
+  auto periodic = Create(NoisyEmcmc(), Durability::Mode::kPeriodic);
+  auto reference = Create(NoisyEmcmc(), Durability::Mode::kNone);
+  for (int64_t t = 0; t < 6; ++t) {
+    Submit(*evictee, t);
+    Submit(*periodic, t);
+    Submit(*reference, t);
+  }
+  const std::string id = evictee->id();
+  const std::string state = State(*evictee);
+  const std::string periodic_id = periodic->id();
+  evictee.reset();  // the test's references: a held session is in use
+  periodic.reset();
+  const absl::Time later = absl::Now() + absl::Hours(1);
+  EXPECT_EQ(manager_->EvictIdle(later, absl::Minutes(30)), 2) << "durability none stays: it has no files";
+  EXPECT_EQ(manager_->num_evicted(), 2);
+  EXPECT_EQ(manager_->num_sessions(), 3);
+  EXPECT_EQ(manager_->EvictIdle(later, absl::Minutes(30)), 0);
+
+  // Described and listed without coming back.
+  auto described = manager_->Describe("", id);
+  ASSERT_TRUE(described.ok()) << described.status();
+  EXPECT_FALSE(described->resident);
+  EXPECT_EQ(described->stats.tick, 6);
+  EXPECT_EQ(manager_->List("", 0, "")->sessions.size(), 3u);
+  EXPECT_EQ(manager_->num_evicted(), 2);
+
+  auto back = manager_->Get("", id);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(manager_->num_evicted(), 1);
+  EXPECT_EQ(State(**back), state);
+  for (int64_t t = 6; t < 10; ++t) {
+    Submit(**back, t);
+    Submit(*reference, t);
+  }
+  // The same run as one never evicted (the noise position came back with the state).
+  EXPECT_EQ(State(**back), State(*reference));
+  EXPECT_EQ((*manager_->Get("", periodic_id))->tick(), 6);
+}
+
+TEST_F(PersistenceTest, ASessionInUseOrUsedRecentlyIsNotEvicted) {
+  auto held = Create(SgdConfig{}, Durability::Mode::kPeriodic);
+  auto recent = Create(SgdConfig{}, Durability::Mode::kPeriodic);
+  const std::string recent_id = recent->id();
+  recent.reset();
+  Submit(*held, 0);
+  // `held` is referenced (as a Train stream holds its session); `recent` was used just now.
+  EXPECT_EQ(manager_->EvictIdle(absl::Now() + absl::Hours(1), absl::Minutes(30)), 1);
+  ASSERT_TRUE(manager_->Get("", recent_id).ok());
+  EXPECT_EQ(manager_->EvictIdle(absl::Now(), absl::Minutes(30)), 0) << "just used";
+  EXPECT_EQ(manager_->EvictIdle(absl::Now() + absl::Hours(1), absl::ZeroDuration()), 0) << "ttl 0: never";
+  EXPECT_EQ(manager_->num_evicted(), 0);
+}
+
+TEST_F(PersistenceTest, EvictedSessionsAreTheirTenantsDeletedWithTheirFilesAndSurviveARestart) {
+  auto alices = Create(SgdConfig{}, Durability::Mode::kEveryTick, {}, "", "alice");
+  auto doomed = Create(SgdConfig{}, Durability::Mode::kEveryTick, {}, "", "alice");
+  Submit(*alices, 0);
+  const std::string id = alices->id(), doomed_id = doomed->id();
+  alices.reset();
+  doomed.reset();
+  ASSERT_EQ(manager_->EvictIdle(absl::Now() + absl::Hours(1), absl::Minutes(1)), 2);
+  EXPECT_EQ(manager_->Get("bob", id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager_->Describe("bob", id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager_->Delete("bob", id).code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(manager_->List("bob", 0, "")->sessions.empty());
+
+  ASSERT_TRUE(manager_->Delete("alice", doomed_id).ok());
+  EXPECT_FALSE(fs::exists(root_ / "live" / "sessions" / doomed_id));
+  EXPECT_EQ(manager_->Get("alice", doomed_id).status().code(), absl::StatusCode::kNotFound);
+
+  Restarted r = CrashImage("crash");
+  EXPECT_EQ(r.recovery.recovered, 1);
+  EXPECT_EQ((*r.manager->Get("alice", id))->tick(), 1);
+}
+
+TEST_F(PersistenceTest, ConcurrentUsesOfAnEvictedSessionReloadItOnce) {
+  auto live = Create(NoisyEmcmc(), Durability::Mode::kEveryTick);
+  for (int64_t t = 0; t < 3; ++t) Submit(*live, t);
+  const std::string id = live->id();
+  live.reset();
+  ASSERT_EQ(manager_->EvictIdle(absl::Now() + absl::Hours(1), absl::Minutes(1)), 1);
+  std::vector<std::shared_ptr<Session>> got(8);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    threads.emplace_back([&, i] { got[i] = manager_->Get("", id).value_or(nullptr); });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& session : got) {
+    ASSERT_NE(session, nullptr);
+    EXPECT_EQ(session, got[0]) << "one reload, one session object";
+  }
+  EXPECT_EQ(got[0]->tick(), 3);
+  EXPECT_EQ(Submit(*got[0], 3), TickOutcome::kApplied);
+}
+
+TEST_F(PersistenceTest, AnEvictedSessionWhoseFilesWereDamagedIsReportedFailedAtItsNextUse) {
+  auto live = Create(SgdConfig{}, Durability::Mode::kPeriodic);
+  const std::string id = live->id();
+  live.reset();
+  ASSERT_EQ(manager_->EvictIdle(absl::Now() + absl::Hours(1), absl::Minutes(1)), 1);
+  std::ofstream(root_ / "live" / "sessions" / id / "snapshot", std::ios::binary | std::ios::trunc) << "junk";
+  const absl::Status s = manager_->Get("", id).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("could not be recovered"));
+  EXPECT_EQ(manager_->num_sessions(), 0);
+  EXPECT_TRUE(manager_->Delete("", id).ok());
 }
 
 TEST_F(PersistenceTest, ParametersSetBetweenTicksAreLogged) {

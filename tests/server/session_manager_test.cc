@@ -41,7 +41,7 @@ TEST(SessionManagerTest, CreateGetListDelete) {
   do {
     auto page = manager.List("", 3, token);
     ASSERT_TRUE(page.ok());
-    for (const auto& s : page->sessions) seen.push_back(s->id());
+    for (const auto& s : page->sessions) seen.push_back(s.id);
     token = page->next_page_token;
     ++pages;
   } while (!token.empty());
@@ -92,7 +92,7 @@ TEST(SessionManagerTest, LimitsAreResourceExhaustedNamingTheLimit) {
   ASSERT_TRUE(manager.Create(Spec(100)).ok());  // 800 bytes
   EXPECT_EQ(manager.num_sessions(), 2);
   expect(manager.Create(Spec(10)).status(), "the server holds 2 sessions, its limit (--max_sessions 2)");
-  ASSERT_TRUE(manager.Delete("", manager.List("", 1, "")->sessions[0]->id()).ok());
+  ASSERT_TRUE(manager.Delete("", manager.List("", 1, "")->sessions[0].id).ok());
   CreateSessionSpec big = Spec(100);
   big.optimizer.config = EmcmcConfig{};  // θ and θa: 800 bytes
   expect(manager.Create(big).status(),
@@ -164,8 +164,8 @@ TEST(SessionManagerTest, ATenantSeesAndTouchesOnlyItsOwnSessions) {
       auto page = manager.List(tenant, 2, token);
       ASSERT_TRUE(page.ok());
       for (const auto& s : page->sessions) {
-        EXPECT_EQ(s->tenant(), tenant);
-        seen.push_back(s->id());
+        EXPECT_EQ(s.tenant(), tenant);
+        seen.push_back(s.id);
       }
       token = page->next_page_token;
       ASSERT_LT(++pages, 10);
@@ -239,7 +239,7 @@ TEST(SessionManagerTest, PerTenantQuotasNameTheTenantTheFlagTheLimitAndTheValue)
             "(--max_state_bytes_per_tenant)");
   EXPECT_EQ(manager.num_sessions(), 4);
   // Deleting frees the tenant's quota.
-  ASSERT_TRUE(manager.Delete("alice", manager.List("alice", 1, "")->sessions[0]->id()).ok());
+  ASSERT_TRUE(manager.Delete("alice", manager.List("alice", 1, "")->sessions[0].id).ok());
   EXPECT_TRUE(manager.Create(SpecOf("alice", 1)).ok());
 }
 

@@ -23,6 +23,8 @@ class LoopbackServerTest : public ::testing::Test {
   virtual std::string MetricsListen() const { return ""; }
   // Override to persist sessions in a data directory; empty: memory only.
   virtual std::string DataDir() const { return ""; }
+  // Override to evict idle persisted sessions (ServerOptions::idle_session_ttl).
+  virtual absl::Duration IdleSessionTtl() const { return absl::ZeroDuration(); }
 
   void SetUp() override {
     ServerOptions options;
@@ -30,6 +32,7 @@ class LoopbackServerTest : public ::testing::Test {
     options.limits = Limits();
     options.metrics_listen = MetricsListen();
     options.data_dir = DataDir();
+    options.idle_session_ttl = IdleSessionTtl();
     auto server = BasinServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
