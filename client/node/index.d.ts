@@ -1,5 +1,5 @@
 // Type declarations of @basin/client (src/index.js).
-import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
+import type { ChannelCredentials, ChannelOptions, Metadata } from '@grpc/grpc-js';
 
 /** Numeric gRPC status codes by name (grpc.status). */
 export declare const Status: Readonly<Record<StatusCodeName, number>>;
@@ -165,12 +165,28 @@ export interface ClientOptions {
   channelOptions?: ChannelOptions;
   /** Largest TensorChunk sent or asked for (default 1 MiB). */
   chunkBytes?: number;
+  /** Sent as `authorization: Bearer <token>` on every call (a server with --auth_tokens_file). */
+  token?: string;
+  /** A TLS channel instead of plaintext (not with `credentials`). */
+  tls?: TlsOptions;
+}
+
+export interface TlsOptions {
+  /** PEM file of the CA(s) to trust (default: the system's). */
+  rootCert?: string;
+  /** PEM files of a client certificate and its key, for mutual TLS. */
+  cert?: string;
+  key?: string;
+  /** The name to check the server's certificate against, if not the target's host. */
+  serverName?: string;
 }
 
 export declare class Client {
   constructor(target: string, options?: ClientOptions);
   readonly target: string;
   readonly timeout: number;
+  /** The metadata every call carries (the bearer token, if any). */
+  metadata(): Metadata;
   /** grpc.health.v1 status: 'SERVING', 'NOT_SERVING', ... */
   health(service?: string): Promise<string>;
   createSession(options: CreateSessionOptions): Promise<Session>;

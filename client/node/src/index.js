@@ -3,7 +3,7 @@
 // The .proto files are loaded at run time (no generated code). Tensors travel as raw
 // little-endian f32 bytes in TensorChunks of at most 1 MiB; one bidirectional Train stream per
 // Session carries the ask/tell ticks, read through a small promise queue.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -289,17 +289,27 @@ class AsyncQueue {
   }
 }
 
+// TLS channel credentials from PEM files; a client certificate needs its key and the reverse.
+// (tls.serverName becomes a channel option in the Client constructor.)
+function tlsCredentials({ rootCert, cert, key, serverName: _serverName, ...rest }) {
+  const unknown = Object.keys(rest);
+  if (unknown.length) throw new TypeError(`basin client: tls has no option ${unknown.join(', ')}`);
+  if (!cert !== !key) throw new TypeError('basin client: tls.cert and tls.key go together (mutual TLS)');
+  return grpc.credentials.createSsl(rootCert ? readFileSync(rootCert) : null, key ? readFileSync(key) : null,
+                                    cert ? readFileSync(cert) : null);
+}
+
 // --- the Train stream ------------------------------------------------------------------------------
 
 class TrainStream {
-  constructor(stub, sessionId, layout, { workerId = 0, chunkBytes = DEFAULT_CHUNK_BYTES, deadline } = {}) {
+  constructor(stub, sessionId, layout, { workerId = 0, chunkBytes = DEFAULT_CHUNK_BYTES, deadline, metadata } = {}) {
     this.layout = layout;
     this.chunkBytes = chunkBytes;
     this.queue = new AsyncQueue();
     this.lastQueryTick = null;
     this.lastAck = null;
     this.failed = null;
-    this.call = stub.Train(deadline ? { deadline } : {});
+    this.call = stub.Train(metadata ?? new grpc.Metadata(), deadline ? { deadline } : {});
     this.status = new Promise((resolve) => this.call.on('status', resolve));
     this.call.on('data', (m) => this.queue.push(m));
     this.call.on('error', (e) => { this.failed = toBasinError(e); this.queue.fail(this.failed); });
@@ -427,7 +437,8 @@ export class Session {
 
   #train() {
     if (!this.#stream) {
-      const stream = new TrainStream(this.#client.stub, this.id, this.layout, { workerId: this.workerId, chunkBytes: this.chunkBytes });
+      const stream = new TrainStream(this.#client.stub, this.id, this.layout,
+                                     { workerId: this.workerId, chunkBytes: this.chunkBytes, metadata: this.#client.metadata() });
       const open = this.#client.openStreams;
       open.add(stream);
       stream.status.then(() => open.delete(stream));
@@ -517,18 +528,30 @@ export class Client {
   /**
    * @param target "host:port"
    * @param options {timeout: seconds per unary call (30), protoDir, credentials, channelOptions,
-   *                 chunkBytes (1 MiB)}
+   *                 chunkBytes (1 MiB), token (sent as `authorization: Bearer <token>` on every
+   *                 call, Train included), tls ({rootCert, cert, key: PEM file paths, serverName}:
+   *                 a TLS channel; cert and key for mutual TLS)}
    */
-  constructor(target, { timeout = 30, protoDir, credentials, channelOptions = {}, chunkBytes = DEFAULT_CHUNK_BYTES } = {}) {
+  constructor(target, { timeout = 30, protoDir, credentials, channelOptions = {}, chunkBytes = DEFAULT_CHUNK_BYTES, token, tls } = {}) {
     this.target = target;
     this.timeout = timeout;
     this.chunkBytes = chunkBytes;
+    this.token = token;
     this.protos = loadProtos(protoDir ?? defaultProtoDir());
-    const creds = credentials ?? grpc.credentials.createInsecure();
+    if (tls && credentials) throw new TypeError('basin client: give tls or credentials, not both');
+    if (tls?.serverName) channelOptions = { ...channelOptions, 'grpc.ssl_target_name_override': tls.serverName };
+    const creds = credentials ?? (tls ? tlsCredentials(tls) : grpc.credentials.createInsecure());
     this.stub = new this.protos.Optimizer(target, creds, channelOptions);
     /** Train streams not yet finished; close() cancels them. */
     this.openStreams = new Set();
     this.healthStub = new this.protos.Health(target, creds, { ...channelOptions, channelOverride: this.stub.getChannel() });
+  }
+
+  /** The metadata every call carries: the bearer token, if any. */
+  metadata() {
+    const m = new grpc.Metadata();
+    if (this.token) m.set('authorization', `Bearer ${this.token}`);
+    return m;
   }
 
   #deadline() { return this.timeout ? new Date(Date.now() + this.timeout * 1000) : undefined; }
@@ -537,7 +560,7 @@ export class Client {
   /** Calls a unary RPC of basin.v1.Optimizer with a snake_case request; rejects with BasinError. */
   unary(method, request, stub = this.stub) {
     return new Promise((resolve, reject) => {
-      stub[method](request, this.#callOptions(), (err, response) => (err ? reject(toBasinError(err)) : resolve(response)));
+      stub[method](request, this.metadata(), this.#callOptions(), (err, response) => (err ? reject(toBasinError(err)) : resolve(response)));
     });
   }
 
@@ -619,7 +642,7 @@ export class Client {
         const { params, byName } = allocate(layout);
         const call = this.stub.GetParameters(
           { session_id: sessionId, which, sample_index: sampleIndex, dtype: 'DTYPE_F32', max_chunk_bytes: this.chunkBytes },
-          this.#callOptions());
+          this.metadata(), this.#callOptions());
         let failed = null;
         call.on('data', (r) => {
           if (failed || !r.chunk) return;
@@ -650,7 +673,7 @@ export class Client {
          ...given.filter((t) => !layoutNames.includes(t.name))]
       : given;
     return new Promise((resolve, reject) => {
-      const call = this.stub.PutParameters(this.#callOptions(), (err, r) => (err ? reject(toBasinError(err)) : resolve(fromMessage(r.session))));
+      const call = this.stub.PutParameters(this.metadata(), this.#callOptions(), (err, r) => (err ? reject(toBasinError(err)) : resolve(fromMessage(r.session))));
       call.write({ target: { session_id: sessionId, which } });
       for (const chunk of chunksOf(ordered.map((t) => ({ name: t.name, data: t.data ?? new Float32Array(0) })), this.chunkBytes)) {
         call.write({ chunk });
