@@ -284,6 +284,36 @@ class Client:
         info = _call(lambda: self.stub.ImportSession(requests(), timeout=self.timeout, metadata=self.metadata))
         return Session(self, info, worker_id=worker_id)
 
+    # --- server-side checkpoints (a server with a data directory) --------------------------------
+
+    def save_checkpoint(self, session_id: str, checkpoint_id: str = "") -> pb.CheckpointInfo:
+        """Keeps the session's checkpoint on the server under ``checkpoint_id`` ("" lets it choose)."""
+        return self.unary("Checkpoint", pb.CheckpointRequest(session_id=session_id, checkpoint_id=checkpoint_id))
+
+    def list_checkpoints(self) -> List[pb.CheckpointInfo]:
+        """This client's tenant's server-side checkpoints, by id (a damaged one has ``damage`` set)."""
+        return list(self.unary("ListCheckpoints", pb.ListCheckpointsRequest()).checkpoints)
+
+    def delete_checkpoint(self, checkpoint_id: str) -> None:
+        self.unary("DeleteCheckpoint", pb.DeleteCheckpointRequest(checkpoint_id=checkpoint_id))
+
+    def resume_checkpoint(
+        self,
+        checkpoint_id: str,
+        request_id: str = "",
+        metrics_run: str = "",
+        durability: Optional[pb.Durability] = None,
+        worker_id: int = 0,
+        wire_dtype: str = "f32",
+    ) -> "Session":
+        """A new session continuing a server-side checkpoint bit for bit (CreateSession from_checkpoint)."""
+        spec = pb.SessionSpec(metrics_run=metrics_run)
+        if durability is not None:
+            spec.durability.CopyFrom(durability)
+        request = pb.CreateSessionRequest(spec=spec, request_id=request_id, from_checkpoint=checkpoint_id)
+        info = self.unary("CreateSession", request)
+        return Session(self, info, wire_dtype=wire_dtype, worker_id=worker_id)
+
 
 class _TrainStream:
     """One Train call: a request queue feeding grpc's blocking bidi API, and its response iterator."""
