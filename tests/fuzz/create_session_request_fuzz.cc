@@ -22,6 +22,7 @@
 #include "server/session_manager.h"
 #include "tests/fuzz/allocation_meter.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/session_checks.h"
 
 namespace basin {
 namespace {
@@ -51,14 +52,6 @@ absl::StatusOr<std::shared_ptr<Session>> Create(const v1::CreateSessionRequest& 
     spec->initialize = InitialValuesStep(request.initial_values(), sessions.limits().max_chunk_bytes, nullptr);
   }
   return sessions.Create(*std::move(spec));
-}
-
-template <typename Real>
-void RunOneTick(Session& session) {
-  const std::vector<Real> zero(static_cast<std::size_t>(session.layout().num_elements()), Real{0});
-  auto outcome = session.SubmitGradient<Real>(0, session.tick(), zero, 0.0, 1.0);
-  BASIN_FUZZ_CHECK(outcome.ok() && *outcome == TickOutcome::kApplied, "a zero gradient for the session's tick: ",
-                   outcome.ok() ? "not applied" : outcome.status().ToString());
 }
 
 void CheckRequest(const v1::CreateSessionRequest& request, std::size_t input_size) {
@@ -101,11 +94,7 @@ void CheckRequest(const v1::CreateSessionRequest& request, std::size_t input_siz
                    "the session's own spec makes another session:\n  ", described.ShortDebugString(), "\n  ",
                    described_again.ShortDebugString());
 
-  if ((*session)->dtype() == DType::kF32) {
-    RunOneTick<float>(**session);
-  } else {
-    RunOneTick<double>(**session);
-  }
+  fuzz::CheckAcceptsAZeroGradient(**session);
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include "server/session_manager.h"
 #include "tests/fuzz/allocation_meter.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/session_checks.h"
 
 namespace basin {
 namespace {
@@ -50,14 +51,6 @@ bool IsClientError(const absl::Status& s) {
     default:
       return false;
   }
-}
-
-template <typename Real>
-void RunOneTick(Session& session) {
-  const std::vector<Real> zero(static_cast<std::size_t>(session.layout().num_elements()), Real{0});
-  auto outcome = session.SubmitGradient<Real>(0, session.tick(), zero, 0.0, 1.0);
-  BASIN_FUZZ_CHECK(outcome.ok() && *outcome == TickOutcome::kApplied, "a zero gradient for the session's tick: ",
-                   outcome.ok() ? "not applied" : outcome.status().ToString());
 }
 
 // protobuf reserves a declared string's length, up to 50 MB (EpsCopyInputStream's
@@ -109,11 +102,7 @@ void CheckImport(absl::string_view bytes) {
                    "the imported session exports another worker policy: ", exported.workers().ShortDebugString(),
                    " for ", imported.workers().ShortDebugString());
 
-  if ((*session)->dtype() == DType::kF32) {
-    RunOneTick<float>(**session);
-  } else {
-    RunOneTick<double>(**session);
-  }
+  fuzz::CheckAcceptsAZeroGradient(**session);
 }
 
 }  // namespace
