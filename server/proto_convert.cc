@@ -186,6 +186,10 @@ v1::Session SessionToProto(const Session& session) { return SessionToProto(sessi
 v1::Session SessionToProto(const SessionSummary& session) {
   v1::Session out;
   out.set_session_id(session.id);
+  if (!session.failure.empty()) {
+    out.set_failure(session.failure);
+    return out;
+  }
   v1::SessionSpec& spec = *out.mutable_spec();
   for (const TensorSpec& t : session.layout.tensors()) {
     v1::TensorSpec& p = *spec.add_tensors();

@@ -62,6 +62,8 @@ struct SessionSummary {
   int64_t state_bytes = 0;
   int64_t durable_tick = 0;
   bool resident = true;  // false: evicted, its state on disk until its next use
+  // Non-empty for a session that could not be recovered: why (the other fields are then empty).
+  std::string failure;
 
   const std::string& tenant() const { return settings.tenant; }
 };

@@ -1,5 +1,6 @@
 #include "server/session_manager.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 
@@ -448,39 +449,47 @@ absl::StatusOr<SessionManager::Page> SessionManager::List(const std::string& ten
     return absl::InvalidArgumentError(absl::StrCat("page_size must be in [0, 1000], got ", page_size));
   }
   if (page_size == 0) page_size = 100;
-  // Resident and evicted sessions merged by id; summaries of resident ones are taken after the
-  // manager's lock is released (each takes its session's lock).
-  std::vector<std::shared_ptr<Session>> live;
-  Page page;
+  // Resident, evicted and failed sessions, merged by id: the first page_size + 1 of each map
+  // after the token hold the first page_size + 1 of all. A resident session's summary is taken
+  // after the manager's lock is released (it takes the session's lock).
+  struct Entry {
+    std::shared_ptr<Session> live;
+    SessionSummary summary;
+    const std::string& id() const { return live != nullptr ? live->id() : summary.id; }
+  };
+  std::vector<Entry> entries;
+  const std::size_t wanted = static_cast<std::size_t>(page_size) + 1;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto a = page_token.empty() ? sessions_.begin() : sessions_.upper_bound(page_token);
-    auto b = page_token.empty() ? evicted_.begin() : evicted_.upper_bound(page_token);
-    auto skip_other_tenants = [&] {
-      while (a != sessions_.end() && a->second->tenant() != tenant) ++a;
-      while (b != evicted_.end() && b->second.tenant() != tenant) ++b;
+    auto take = [&](const auto& map, auto tenant_of, auto entry_of) {
+      std::size_t taken = 0;
+      for (auto it = page_token.empty() ? map.begin() : map.upper_bound(page_token);
+           it != map.end() && taken < wanted; ++it) {
+        if (tenant_of(it->second) != tenant) continue;
+        entries.push_back(entry_of(*it));
+        ++taken;
+      }
     };
-    std::string last;
-    for (skip_other_tenants(); a != sessions_.end() || b != evicted_.end(); skip_other_tenants()) {
-      if (static_cast<int>(page.sessions.size()) == page_size) {
-        page.next_page_token = last;
-        break;
-      }
-      if (b == evicted_.end() || (a != sessions_.end() && a->first < b->first)) {
-        live.push_back(a->second);
-        page.sessions.emplace_back();  // filled below
-        last = a->first;
-        ++a;
-      } else {
-        page.sessions.push_back(b->second);
-        last = b->first;
-        ++b;
-      }
-    }
+    take(sessions_, [](const auto& s) { return s->tenant(); }, [](const auto& kv) { return Entry{kv.second, {}}; });
+    take(evicted_, [](const auto& s) { return s.tenant(); }, [](const auto& kv) { return Entry{nullptr, kv.second}; });
+    take(failed_, [](const auto& f) { return f.tenant; }, [](const auto& kv) {
+      Entry entry;
+      entry.summary.id = kv.first;
+      entry.summary.settings.tenant = kv.second.tenant;
+      entry.summary.resident = false;
+      entry.summary.failure = kv.second.reason;
+      return entry;
+    });
   }
-  auto next = live.begin();
-  for (SessionSummary& summary : page.sessions) {
-    if (summary.id.empty()) summary = (*next++)->Summary();
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.id() < b.id(); });
+  Page page;
+  if (entries.size() > static_cast<std::size_t>(page_size)) {
+    entries.resize(static_cast<std::size_t>(page_size));
+    page.next_page_token = entries.back().id();
+  }
+  page.sessions.reserve(entries.size());
+  for (Entry& entry : entries) {
+    page.sessions.push_back(entry.live != nullptr ? entry.live->Summary() : std::move(entry.summary));
   }
   return page;
 }

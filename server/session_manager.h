@@ -102,7 +102,8 @@ class SessionManager {
   std::map<std::string, FailedSession> Failed() const;
 
   struct Page {
-    std::vector<SessionSummary> sessions;  // evicted ones too, without reloading them
+    // Evicted ones too, without reloading them, and failed ones (SessionSummary::failure).
+    std::vector<SessionSummary> sessions;
     std::string next_page_token;  // empty on the last page
   };
   // The tenant's sessions ordered by id, after `page_token` (the last id of the previous page).

@@ -1,6 +1,7 @@
 // Sessions on disk: what a crash leaves (a copy of the data directory taken while the server
 // runs: every write has reached the kernel, nothing more) recovers to exactly the state that was
 // acknowledged. No gRPC here, so these run under TSan too.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -254,7 +255,10 @@ TEST_F(PersistenceTest, SessionsComeBackToTheirTenantOnly) {
   EXPECT_EQ(r.manager->Get("bob", alices->id()).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(r.manager->Get("", alices->id()).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(r.manager->List("alice", 0, "")->sessions.size(), 1u);
-  EXPECT_TRUE(r.manager->List("bob", 0, "")->sessions.empty());
+  // Bob's list shows his failed session, with why.
+  ASSERT_EQ(r.manager->List("bob", 0, "")->sessions.size(), 1u);
+  EXPECT_EQ(r.manager->List("bob", 0, "")->sessions[0].id, bobs_damaged->id());
+  EXPECT_THAT(r.manager->List("bob", 0, "")->sessions[0].failure, HasSubstr("not a basin snapshot"));
   // A failed session is DATA_LOSS to its owner only, and only its owner deletes it.
   EXPECT_EQ(r.manager->Get("bob", bobs_damaged->id()).status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(r.manager->Get("alice", bobs_damaged->id()).status().code(), absl::StatusCode::kNotFound);
@@ -356,6 +360,36 @@ TEST_F(PersistenceTest, IdleSessionsAreEvictedAndComeBackAtTheirNextUseBitForBit
   // The same run as one never evicted (the noise position came back with the state).
   EXPECT_EQ(State(**back), State(*reference));
   EXPECT_EQ((*manager_->Get("", periodic_id))->tick(), 6);
+}
+
+TEST_F(PersistenceTest, ListingPagesThroughResidentEvictedAndFailedSessionsInIdOrder) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(Create(SgdConfig{}, Durability::Mode::kPeriodic)->id());
+  Restarted r = CrashImage("crash", [&](const fs::path& dir) {
+    std::ofstream(dir / "sessions" / ids[2] / "snapshot", std::ios::binary | std::ios::trunc) << "junk";
+  });
+  ASSERT_EQ(r.recovery.failed, 1);
+  auto held = r.manager->Get("", ids[0]);  // held (as by a stream): stays resident
+  ASSERT_TRUE(held.ok());
+  ASSERT_EQ(r.manager->EvictIdle(absl::Now() + absl::Minutes(30), absl::Minutes(20)), 4);
+  std::sort(ids.begin(), ids.end());
+  std::vector<std::string> seen;
+  int failed = 0, evicted = 0;
+  std::string token;
+  for (int page = 0; page < 10; ++page) {
+    auto listed = r.manager->List("", 1, token);
+    ASSERT_TRUE(listed.ok()) << listed.status();
+    for (const SessionSummary& s : listed->sessions) {
+      seen.push_back(s.id);
+      failed += s.failure.empty() ? 0 : 1;
+      evicted += !s.resident && s.failure.empty() ? 1 : 0;
+    }
+    token = listed->next_page_token;
+    if (token.empty()) break;
+  }
+  EXPECT_EQ(seen, ids);
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(evicted, 4);
 }
 
 TEST_F(PersistenceTest, ASessionInUseOrUsedRecentlyIsNotEvicted) {
