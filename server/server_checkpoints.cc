@@ -55,9 +55,8 @@ absl::StatusOr<StoredCheckpoint> ServerCheckpoints::Save(const std::string& tena
   }
   stored.checkpoint_id = checkpoint_id;
   if (stored.checkpoint_id.empty()) {
-    static absl::BitGen* gen = new absl::BitGen;  // under mu_
     do {
-      stored.checkpoint_id = absl::StrFormat("ck-%012x", absl::Uniform<uint64_t>(*gen) & 0xffffffffffffULL);
+      stored.checkpoint_id = absl::StrFormat("ck-%012x", absl::Uniform<uint64_t>(id_bits_) & 0xffffffffffffULL);
     } while (store_->HasCheckpoint(tenant, stored.checkpoint_id));
   } else if (store_->HasCheckpoint(tenant, stored.checkpoint_id)) {
     return absl::AlreadyExistsError(absl::StrCat("checkpoint '", stored.checkpoint_id,

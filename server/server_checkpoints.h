@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "server/persistence/session_store.h"
@@ -41,6 +42,7 @@ class ServerCheckpoints {
   const int64_t max_per_tenant_;
   // Save and Delete: an id is taken once, and a tenant's count stays within its bound.
   std::mutex mu_;
+  absl::BitGen id_bits_;  // under mu_
 };
 
 }  // namespace basin

@@ -40,10 +40,9 @@ absl::Status NoSession(const std::string& id) { return absl::NotFoundError(absl:
 std::string SessionManager::NewId() {
   // Random, so ids are not guessable across tenants, with a counter so they never collide (also
   // with the sessions recovered from disk).
-  static absl::BitGen* gen = new absl::BitGen;
   while (true) {
-    std::string id =
-        absl::StrFormat("s-%012x-%04x", absl::Uniform<uint64_t>(*gen) & 0xffffffffffffULL, ++id_counter_ & 0xffff);
+    std::string id = absl::StrFormat("s-%012x-%04x", absl::Uniform<uint64_t>(id_bits_) & 0xffffffffffffULL,
+                                     ++id_counter_ & 0xffff);
     if (sessions_.count(id) == 0 && evicted_.count(id) == 0 && failed_.count(id) == 0) return id;
   }
 }

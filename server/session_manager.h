@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 
+#include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "core/layout.h"
 #include "core/optimizer_config.h"
@@ -168,6 +169,8 @@ class SessionManager {
   };
   std::map<std::string, Usage> usage_;  // by tenant; a tenant without sessions has no entry
   uint64_t id_counter_ = 0;
+  // Under mu_, like the counter: a generator shared by all managers raced when two created at once.
+  absl::BitGen id_bits_;
 };
 
 }  // namespace basin
