@@ -63,9 +63,10 @@ class ByteReader {
     pos_ += *size;
     return s;
   }
+  // `out` may be null when n is 0 (an empty vector's data()), which memcpy must not be given.
   absl::Status GetBytes(absl::string_view what, void* out, std::size_t n) {
     if (in_.size() - pos_ < n) return Truncated(what);
-    std::memcpy(out, in_.data() + pos_, n);
+    if (n > 0) std::memcpy(out, in_.data() + pos_, n);
     pos_ += n;
     return absl::OkStatus();
   }

@@ -1,5 +1,6 @@
 #include "server/session.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -19,6 +20,46 @@ WalRecord GradientRecord(int worker, int64_t tick, double loss, double batch_siz
   record.batch_size = batch_size;
   record.dtype = dtype;
   return record;
+}
+
+// A quorum's gradient and loss: the mean weighted by batch size, in double, in worker order.
+struct QuorumMean {
+  std::vector<double> gradient;
+  double loss = 0;
+};
+
+// Σ w·g / Σ w, as docs/protocol.md defines it. Finite gradients and weights can still overflow
+// those sums (values or batch sizes near the double range): then the weights are scaled by the
+// largest first and each term is divided by their total, so no partial sum exceeds the largest
+// value. The same mean, finite, where the plain sums would give Inf, NaN or (an Inf total weight)
+// zero, and would leave the quorum refused at every attempt to close it.
+QuorumMean WeightedMean(const std::map<int, PendingContribution>& pending, std::size_t dimension) {
+  QuorumMean mean;
+  mean.gradient.assign(dimension, 0.0);
+  double weight = 0, loss = 0;
+  for (const auto& [w, contribution] : pending) {
+    for (std::size_t i = 0; i < dimension; ++i) mean.gradient[i] += contribution.weight * contribution.gradient[i];
+    weight += contribution.weight;
+    loss += contribution.weight * contribution.loss;
+  }
+  bool finite = std::isfinite(weight) && std::isfinite(loss);
+  for (std::size_t i = 0; finite && i < dimension; ++i) finite = std::isfinite(mean.gradient[i]);
+  if (finite) {
+    for (double& g : mean.gradient) g /= weight;
+    mean.loss = loss / weight;
+    return mean;
+  }
+  double largest = 0, scaled_total = 0;
+  for (const auto& [w, contribution] : pending) largest = std::max(largest, contribution.weight);
+  for (const auto& [w, contribution] : pending) scaled_total += contribution.weight / largest;
+  mean.gradient.assign(dimension, 0.0);
+  mean.loss = 0;
+  for (const auto& [w, contribution] : pending) {
+    const double share = contribution.weight / largest / scaled_total;
+    for (std::size_t i = 0; i < dimension; ++i) mean.gradient[i] += share * contribution.gradient[i];
+    mean.loss += share * contribution.loss;
+  }
+  return mean;
 }
 
 template <typename Real>
@@ -261,17 +302,10 @@ absl::StatusOr<TickOutcome> Session::SubmitSync(Optimizer<Real>& o, int worker, 
       last_tick_of_worker_[worker] = tick;
       return TickOutcome::kApplied;
     }
-    // The quorum is complete: the weighted mean, summed in worker order.
-    std::vector<double> sum(gradient.size(), 0.0);
-    double weight = 0, loss_sum = 0;
-    for (const auto& [w, contribution] : pending_) {
-      for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += contribution.weight * contribution.gradient[i];
-      weight += contribution.weight;
-      loss_sum += contribution.weight * contribution.loss;
-    }
-    std::vector<Real> mean(sum.size());
-    for (std::size_t i = 0; i < sum.size(); ++i) mean[i] = static_cast<Real>(sum[i] / weight);
-    s = TellCounted(o, absl::Span<const Real>(mean), loss_sum / weight);
+    // The quorum is complete: its weighted mean, rounded once to the state dtype.
+    const QuorumMean quorum = WeightedMean(pending_, gradient.size());
+    std::vector<Real> mean(quorum.gradient.begin(), quorum.gradient.end());
+    s = TellCounted(o, absl::Span<const Real>(mean), quorum.loss);
     if (!s.ok()) {
       pending_.erase(worker);
       return s;

@@ -215,12 +215,10 @@ absl::StatusOr<std::shared_ptr<Session>> Session::Recover(SessionStore& store, c
   absl::Status workers_ok = image.workers.Check(ticks_per_step);
   if (!workers_ok.ok()) return absl::DataLossError(absl::StrCat("snapshot worker policy: ", workers_ok.message()));
   const int64_t dimension = std::visit([](const auto& o) { return o->dimension(); }, *optimizer);
-  for (const auto& [worker, contribution] : image.pending) {
-    if (static_cast<int64_t>(contribution.gradient.size()) != dimension) {
-      return absl::DataLossError(absl::StrCat("snapshot: worker ", worker, "'s pending gradient has ",
-                                              contribution.gradient.size(), " values for ", dimension, " parameters"));
-    }
-  }
+  const int64_t tick = std::visit([](const auto& o) { return o->tick(); }, *optimizer);
+  const DType dtype = std::visit([](const auto& o) { return o->dtype(); }, *optimizer);
+  absl::Status bookkeeping = CheckWorkerBookkeeping(image, tick, dimension, dtype);
+  if (!bookkeeping.ok()) return absl::DataLossError(absl::StrCat("snapshot: ", bookkeeping.message()));
   SessionSettings settings{image.tenant, image.request_id, image.fingerprint, image.durability,
                            image.nonfinite_policy};
   auto session = std::make_shared<Session>(image.id, *std::move(optimizer), image.workers, image.metrics_run, metrics,

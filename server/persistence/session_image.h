@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/dtype.h"
 #include "server/session_options.h"
 
 namespace basin {
@@ -39,7 +40,7 @@ struct SessionImage {
 
 // The snapshot file (little-endian, version 1):
 //   "BASNSNAP" u32 version
-//   string id, tenant, metrics_run, request_id, fingerprint
+//   string id, tenant, metrics_run, request_id (each at most 4096 bytes), fingerprint (any length)
 //   i32 num_workers u8 mode i32 quorum i32 max_staleness
 //   u8 durability f64 snapshot_interval_seconds u8 nonfinite_policy
 //   u64 last_seq   i64 dropped, duplicate, stale_applied, skipped
@@ -51,6 +52,16 @@ struct SessionImage {
 // DataLoss naming what was wrong; the state bytes are checked by the state codec when decoded.
 std::string EncodeSnapshot(const SessionImage& image);
 absl::StatusOr<SessionImage> DecodeSnapshot(absl::string_view bytes);
+
+// Whether the image's worker bookkeeping is what Session::SubmitGradient can leave in a session
+// with the image's worker policy at `tick` over `dimension` parameters of `dtype`: every worker's
+// last tick in [0, tick], and before `tick` unless the worker's gradient waits in the open tick;
+// gradients waiting only in a sync quorum of more than one, fewer than the quorum, each from a
+// worker with a last tick, of `dimension` finite values within `dtype`'s range, with a finite loss
+// and a finite positive weight; no negative counter. Anything else is DataLoss naming it: recovered, such a session would answer a
+// worker's gradients DUPLICATE, unapplied, until the session caught up with its last tick, or
+// refuse every gradient that completes a quorum.
+absl::Status CheckWorkerBookkeeping(const SessionImage& image, int64_t tick, int64_t dimension, DType dtype);
 
 }  // namespace basin
 

@@ -1,8 +1,14 @@
 // The snapshot and log formats: round trips, and every kind of damage found and named.
+#include <cmath>
 #include <cstring>
+#include <functional>
+#include <random>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/byte_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/persistence/session_image.h"
@@ -69,6 +75,150 @@ TEST(SnapshotFormatTest, EveryFlippedByteAndEveryTruncationIsDataLoss) {
   }
   EXPECT_THAT(std::string(DecodeSnapshot(bytes + "x").status().message()), HasSubstr("checksum"));
   EXPECT_THAT(std::string(DecodeSnapshot("hello").status().message()), HasSubstr("not a basin snapshot"));
+}
+
+TEST(SnapshotFormatTest, TheFingerprintMayBeAsLongAsARequestTheOtherStringsNot) {
+  SessionImage image = SampleImage();
+  image.fingerprint = std::string(1 << 20, 'f');  // a request carrying a model's initial values
+  auto decoded = DecodeSnapshot(EncodeSnapshot(image));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->fingerprint, image.fingerprint);
+
+  image.tenant = std::string(4097, 't');
+  auto refused = DecodeSnapshot(EncodeSnapshot(image));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("4097 bytes long; the limit is 4096"));
+}
+
+// The encoder writes worker ids in ascending order; a snapshot with them in another order (or
+// repeated) was not written by it, and would be written back differently: refused.
+TEST(SnapshotFormatTest, WorkerIdsOutOfOrderOrRepeatedAreDataLoss) {
+  const SessionImage image = SampleImage();  // last ticks of workers 0 and 3; workers 1 and 2 wait
+  const std::string bytes = EncodeSnapshot(image);
+  auto resealed = [](std::string b) {
+    const uint32_t crc = Crc32c(absl::string_view(b).substr(0, b.size() - 4));
+    std::memcpy(b.data() + b.size() - 4, &crc, 4);
+    return b;
+  };
+  // The two (i32 worker, i64 tick) entries, then the pending gradients' entries, by their worker ids.
+  auto entry = [&](int32_t worker, int64_t tick) {
+    std::string e(12, '\0');
+    std::memcpy(e.data(), &worker, 4);
+    std::memcpy(e.data() + 4, &tick, 8);
+    return e;
+  };
+  const std::size_t at = bytes.find(entry(0, 10) + entry(3, 9));
+  ASSERT_NE(at, std::string::npos);
+  std::string swapped = bytes;
+  swapped.replace(at, 24, entry(3, 9) + entry(0, 10));
+  std::string repeated = bytes;
+  repeated.replace(at, 24, entry(3, 9) + entry(3, 9));
+  for (const auto& [damaged, worker] : {std::pair{swapped, 0}, std::pair{repeated, 3}}) {
+    auto refused = DecodeSnapshot(resealed(damaged));
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(std::string(refused.status().message()),
+                HasSubstr(absl::StrCat("worker id ", worker, " is out of range, repeated or out of order")));
+  }
+  // Pending: worker 1's entry (i32 1, f64 loss 0.75) and worker 2's (i32 2, f64 1.25) swapped in place.
+  const double loss1 = 0.75, loss2 = 1.25;
+  std::string first(12, '\0'), second(12, '\0');
+  const int32_t one = 1, two = 2;
+  std::memcpy(first.data(), &one, 4);
+  std::memcpy(first.data() + 4, &loss1, 8);
+  std::memcpy(second.data(), &two, 4);
+  std::memcpy(second.data() + 4, &loss2, 8);
+  std::string pending = bytes;
+  const std::size_t p1 = pending.find(first), p2 = pending.find(second);
+  ASSERT_NE(p1, std::string::npos);
+  ASSERT_NE(p2, std::string::npos);
+  std::memcpy(pending.data() + p1, &two, 4);
+  std::memcpy(pending.data() + p2, &one, 4);
+  auto refused = DecodeSnapshot(resealed(pending));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("pending worker id 1 is out of range, repeated or out of order"));
+}
+
+// Whatever decodes encodes to the same bytes: every snapshot interval a session can have (the
+// seconds of absl::Seconds(x), x in [0, 1 year]) reads back as a Duration that is written back the
+// same, and one the encoder would not write is refused rather than silently rounded.
+TEST(SnapshotFormatTest, SnapshotIntervalsRoundTripExactlyAndOthersAreDataLoss) {
+  std::vector<double> seconds = {0, 1e-10, 0.1, 1.0 / 3, 2.5, 86400.123456789, 31536000};
+  std::mt19937_64 random(7);
+  for (int i = 0; i < 2000; ++i) {
+    seconds.push_back(std::ldexp(std::uniform_real_distribution<double>(0.5, 1)(random),
+                                 std::uniform_int_distribution<int>(-40, 24)(random)));
+  }
+  SessionImage image = SampleImage();
+  for (double x : seconds) {
+    image.durability.snapshot_interval = absl::Seconds(x);
+    const std::string bytes = EncodeSnapshot(image);
+    auto decoded = DecodeSnapshot(bytes);
+    ASSERT_TRUE(decoded.ok()) << x << ": " << decoded.status();
+    // Seconds in a double hold a quarter-nanosecond count exactly up to about 24 days; up to a year,
+    // to within half their spacing there (3.7 ns).
+    EXPECT_LE(absl::AbsDuration(decoded->durability.snapshot_interval - image.durability.snapshot_interval),
+              absl::Nanoseconds(2.5))
+        << x;
+    EXPECT_EQ(EncodeSnapshot(*decoded), bytes) << x;
+  }
+  for (double x : {std::nextafter(2.5, 3.0), -0.0, 1e19}) {
+    image.durability.snapshot_interval = absl::Seconds(2.5);
+    std::string bytes = EncodeSnapshot(image);
+    const std::size_t at = bytes.find(std::string("\0\0\0\0\0\0\x04\x40", 8));
+    ASSERT_NE(at, std::string::npos);
+    std::memcpy(bytes.data() + at, &x, 8);
+    const uint32_t crc = Crc32c(absl::string_view(bytes).substr(0, bytes.size() - 4));
+    std::memcpy(bytes.data() + bytes.size() - 4, &crc, 4);
+    auto refused = DecodeSnapshot(bytes);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss) << x;
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr("is not one the encoder writes")) << x;
+  }
+}
+
+// What Session::SubmitGradient can leave at tick 10 over 3 f32 parameters, then each thing it
+// cannot.
+TEST(WorkerBookkeepingTest, WhatSubmittingLeavesPassesAnythingElseIsDataLoss) {
+  const SessionImage image = SampleImage();  // sync, quorum 3 of 4; workers 1 and 2 wait
+  auto with = [&](const std::function<void(SessionImage&)>& change) {
+    SessionImage changed = image;
+    changed.last_tick_of_worker = {{0, 9}, {1, 10}, {2, 10}, {3, 4}};
+    change(changed);
+    return CheckWorkerBookkeeping(changed, 10, 3, DType::kF32);
+  };
+  EXPECT_TRUE(with([](SessionImage&) {}).ok());
+  // RunObjective moves the tick without the workers: a waiting gradient may be from an older tick.
+  EXPECT_TRUE(with([](SessionImage& i) { i.last_tick_of_worker[1] = 7; }).ok());
+  EXPECT_TRUE(with([](SessionImage& i) { i.pending.clear(); i.last_tick_of_worker = {{0, 9}}; }).ok());
+
+  struct Case {
+    const char* message;
+    std::function<void(SessionImage&)> change;
+  };
+  const Case refused[] = {
+      {"worker 3 last sent tick 11 at session tick 10", [](SessionImage& i) { i.last_tick_of_worker[3] = 11; }},
+      {"worker 0 last sent tick 10 at session tick 10 without a gradient waiting",
+       [](SessionImage& i) { i.last_tick_of_worker[0] = 10; }},
+      {"worker 3 last sent tick -1", [](SessionImage& i) { i.last_tick_of_worker[3] = -1; }},
+      {"wait for a quorum in a async session", [](SessionImage& i) { i.workers.mode = WorkerPolicy::Mode::kAsync; }},
+      {"with quorum 1", [](SessionImage& i) { i.workers.quorum = 1; }},
+      {"2 gradients wait for a quorum of 2, which they complete", [](SessionImage& i) { i.workers.quorum = 2; }},
+      {"worker 2's gradient waits in the quorum, but it never sent",
+       [](SessionImage& i) { i.last_tick_of_worker.erase(2); }},
+      {"worker 1's pending gradient has 4 values for 3 parameters",
+       [](SessionImage& i) { i.pending[1].gradient.push_back(0); }},
+      {"worker 2's pending gradient has loss 1.25 and weight 0", [](SessionImage& i) { i.pending[2].weight = 0; }},
+      {"worker 1's pending gradient has loss inf", [](SessionImage& i) { i.pending[1].loss = INFINITY; }},
+      {"worker 2's pending gradient holds nan at index 1", [](SessionImage& i) { i.pending[2].gradient[1] = NAN; }},
+      {"worker 1's pending gradient holds 1e+39 at index 2",  // beyond float: not from an f32 session
+       [](SessionImage& i) { i.pending[1].gradient[2] = 1e39; }},
+      {"negative counters: dropped -1", [](SessionImage& i) { i.counters.gradients_dropped = -1; }},
+  };
+  for (const Case& c : refused) {
+    const absl::Status s = with(c.change);
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << c.message;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(c.message));
+  }
 }
 
 WalRecord Gradient(uint64_t seq, std::vector<float> values) {

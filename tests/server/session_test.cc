@@ -86,6 +86,38 @@ TEST(SessionTest, SyncQuorumOfFourEqualsOneWorkerSendingTheMean) {
   EXPECT_EQ(parallel.Stats().last_loss, 2.5);
 }
 
+// Gradients or batch sizes near the double range, all finite: the plain weighted sums overflow, the
+// mean does not. The quorum closes on the mean; refused, it would be refused at every attempt to
+// close it, and the session would stop (the snapshot fuzz target's recovered sessions found this).
+TEST(SessionTest, AQuorumWhoseWeightedSumsOverflowStillClosesOnItsMean) {
+  const WorkerPolicy two{.num_workers = 2, .mode = WorkerPolicy::Mode::kSync, .quorum = 2};
+  const OptimizerSpec sgd{.config = SgdConfig{}, .seed = 1};
+  auto model = [](const Session& session) {
+    return session.WithOptimizer(
+        [](const auto& o) { return std::vector<double>(o.Model().begin(), o.Model().end()); });
+  };
+
+  // f64 values whose sum is beyond the double range.
+  Session large("large", AnyOptimizer(*CreateOptimizer<double>(sgd, ParameterLayout::Flat(2), {0, 0})), two);
+  ASSERT_TRUE(large.SubmitGradient<double>(0, 0, std::vector<double>{1e308, -1e308}, 1.0, 1.0).ok());
+  auto closed = large.SubmitGradient<double>(1, 0, std::vector<double>{1e308, 3e307}, 3.0, 1.0);
+  ASSERT_TRUE(closed.ok()) << closed.status();
+  EXPECT_EQ(large.tick(), 1);
+  EXPECT_DOUBLE_EQ(model(large)[0], -0.01 * 1e308);
+  EXPECT_DOUBLE_EQ(model(large)[1], -0.01 * -3.5e307);
+  EXPECT_EQ(large.Stats().last_loss, 2.0);
+
+  // Batch sizes whose total is beyond the double range.
+  Session heavy("heavy", AnyOptimizer(*CreateOptimizer<float>(sgd, ParameterLayout::Flat(2), {0, 0})), two);
+  ASSERT_TRUE(heavy.SubmitGradient<float>(0, 0, std::vector<float>{3, 1}, 1.0, 1e308).ok());
+  closed = heavy.SubmitGradient<float>(1, 0, std::vector<float>{5, 1}, 3.0, 1e308);
+  ASSERT_TRUE(closed.ok()) << closed.status();
+  EXPECT_EQ(heavy.tick(), 1);
+  EXPECT_FLOAT_EQ(static_cast<float>(model(heavy)[0]), -0.01f * 4);
+  EXPECT_FLOAT_EQ(static_cast<float>(model(heavy)[1]), -0.01f * 1);
+  EXPECT_EQ(heavy.Stats().last_loss, 2.0);
+}
+
 TEST(SessionTest, QuorumThreeOfFourDropsExactlyOneGradientPerTick) {
   WorkerPolicy policy{.num_workers = 4, .mode = WorkerPolicy::Mode::kSync, .quorum = 3};
   Session session("q", MakeOptimizer(SgdConfig{}), policy);
