@@ -1,15 +1,18 @@
 // Writes the generated seeds of the fuzz targets' corpora (tests/fuzz/corpus/<target>/seed-*):
-// real requests, chunk streams, optimizer states and checkpoints made with the server's own code,
-// plus a few edge cases each. Deterministic, so rerunning it changes nothing:
+// real requests, chunk streams, optimizer states, checkpoints, snapshots and logs made with the
+// server's own code, plus a few edge cases each. Deterministic, so rerunning it changes nothing:
 //
 //   fuzz_corpus_generator tests/fuzz/corpus
 //
 // Other files in the corpus are kept: regression-* inputs of fixed findings, and the inputs
 // `scripts/fuzz --update-corpus` merged in (named by their SHA-1, as libFuzzer names them).
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -26,6 +29,10 @@
 #include "core/tensor_chunks.h"
 #include "google/protobuf/text_format.h"
 #include "proto/chunk_view.h"
+#include "server/persistence/files.h"
+#include "server/persistence/session_image.h"
+#include "server/persistence/session_store.h"
+#include "server/persistence/wal_format.h"
 #include "server/proto_convert.h"
 #include "server/session_checkpoint.h"
 #include "server/session_manager.h"
@@ -408,6 +415,321 @@ void Checkpoints(const fs::path& root) {
   out.Write("refused_not_a_checkpoint", "not a checkpoint");
 }
 
+
+// Snapshots and logs are what real sessions write to a data directory: sessions made as
+// CreateSession makes them (their fingerprint, durability and non-finite policy from a request),
+// under fixed ids so every run writes the same bytes, in a scratch directory removed afterwards.
+class ScratchStore {
+ public:
+  ScratchStore() {
+    path_ = fs::temp_directory_path() / absl::StrCat("basin-corpus-", ::getpid());
+    fs::remove_all(path_);
+    auto store = SessionStore::Open(path_.string());
+    if (!store.ok()) Die("scratch data directory", store.status());
+    store_ = *std::move(store);
+  }
+  ~ScratchStore() {
+    store_.reset();
+    fs::remove_all(path_);
+  }
+  SessionStore& store() { return *store_; }
+  std::string File(const std::string& id, const std::string& name) const {
+    auto bytes = ReadFile((path_ / "sessions" / id / name).string());
+    if (!bytes.ok()) Die(id, bytes.status());
+    return *bytes;
+  }
+  // The session's logs, oldest first, concatenated into one list.
+  std::vector<std::string> Logs(const std::string& id) const {
+    auto names = ListDirectory((path_ / "sessions" / id).string());
+    if (!names.ok()) Die(id, names.status());
+    std::vector<std::string> logs;
+    for (const std::string& name : *names) {
+      if (name.rfind("wal-", 0) == 0) logs.push_back(File(id, name));
+    }
+    return logs;
+  }
+  [[noreturn]] static void Die(const std::string& what, const absl::Status& s) {
+    std::fprintf(stderr, "%s: %s\n", what.c_str(), s.ToString().c_str());
+    std::exit(1);
+  }
+
+ private:
+  fs::path path_;
+  std::unique_ptr<SessionStore> store_;
+};
+
+std::shared_ptr<Session> Persisted(SessionStore& store, const std::string& id, const v1::CreateSessionRequest& request,
+                                   const std::string& tenant) {
+  auto spec = CreateSessionSpecFromProto(request);
+  if (!spec.ok()) ScratchStore::Die(id, spec.status());
+  auto optimizer = CreateAnyOptimizer(spec->optimizer, spec->layout, spec->dtype);
+  if (!optimizer.ok()) ScratchStore::Die(id, optimizer.status());
+  if (spec->initialize) {
+    absl::Status s = spec->initialize(*optimizer);
+    if (!s.ok()) ScratchStore::Die(id, s);
+  }
+  auto session = std::make_shared<Session>(
+      id, *std::move(optimizer), spec->workers, spec->metrics_run, nullptr,
+      SessionSettings{tenant, spec->request_id, spec->fingerprint, spec->durability, spec->nonfinite_policy});
+  absl::Status s = session->StartPersisting(&store);
+  if (!s.ok()) ScratchStore::Die(id, s);
+  return session;
+}
+
+// Worker `worker`'s gradient for `tick` (NaN in one element when `nan`); exits unless the outcome
+// is `want`.
+void Send(Session& session, int worker, int64_t tick, TickOutcome want, double batch_size = 1, bool nan = false) {
+  const std::vector<double> g = Values(session.layout().num_elements(), 0.3 * static_cast<double>(tick) + worker);
+  absl::StatusOr<TickOutcome> outcome;
+  if (session.dtype() == DType::kF32) {
+    std::vector<float> values(g.begin(), g.end());
+    if (nan) values[0] = std::nanf("");
+    outcome = session.SubmitGradient<float>(worker, tick, values, 0.5 + 0.1 * tick, batch_size);
+  } else {
+    std::vector<double> values = g;
+    if (nan) values[0] = std::nan("");
+    outcome = session.SubmitGradient<double>(worker, tick, values, 0.5 + 0.1 * tick, batch_size);
+  }
+  if (!outcome.ok()) ScratchStore::Die(session.id(), outcome.status());
+  if (*outcome != want) {
+    std::fprintf(stderr, "%s: worker %d tick %lld: outcome %d, expected %d\n", session.id().c_str(), worker,
+                 static_cast<long long>(tick), static_cast<int>(*outcome), static_cast<int>(want));
+    std::exit(1);
+  }
+  absl::Status durable = session.MakeDurable();
+  if (!durable.ok()) ScratchStore::Die(session.id(), durable);
+}
+
+void SetParameters(Session& session, bool anchor, double phase) {
+  const std::vector<double> v = Values(session.layout().num_elements(), phase);
+  absl::Status s = session.dtype() == DType::kF32
+                       ? session.SetParameters<float>(anchor, std::vector<float>(v.begin(), v.end()))
+                       : session.SetParameters<double>(anchor, v);
+  if (s.ok()) s = session.MakeDurable();
+  if (!s.ok()) ScratchStore::Die(session.id(), s);
+}
+
+std::string SnapshotOf(ScratchStore& scratch, Session& session) {
+  absl::Status s = session.Snapshot();
+  if (!s.ok()) ScratchStore::Die(session.id(), s);
+  const std::string bytes = scratch.File(session.id(), "snapshot");
+  // A seed the reader refuses would be a finding of the generator's own: every real snapshot loads.
+  auto decoded = DecodeSnapshot(bytes);
+  if (!decoded.ok()) ScratchStore::Die(absl::StrCat(session.id(), "'s snapshot"), decoded.status());
+  return bytes;
+}
+
+constexpr absl::string_view kTwoTensors = "tensors { name: 'w' shape: [3, 2] } tensors { name: 'b' shape: 3 }";
+
+void Snapshots(const fs::path& root) {
+  CorpusWriter out(root, "snapshot_fuzz");
+  ScratchStore scratch;
+  SessionStore& store = scratch.store();
+  std::string first;
+  {
+    auto s = Persisted(store, "s-000000000001-0001",
+                       Request(absl::StrCat("spec { ", kTwoTensors,
+                                            " optimizer { sgd { lr: 0.1 momentum: 0.9 nesterov: true } }"
+                                            " metrics_run: 'run.1' seed: 3 } request_id: 'req-1'")),
+                       "alice");
+    for (int64_t t = 0; t < 5; ++t) Send(*s, 0, t, TickOutcome::kApplied);
+    first = SnapshotOf(scratch, *s);
+    out.Write("sgd_f32_periodic", first);
+  }
+  {  // A sync quorum of 3 of 4: three closed ticks, a late drop, a duplicate, two gradients waiting.
+    auto s = Persisted(store, "s-000000000001-0002",
+                       Request(absl::StrCat("spec { ", kTwoTensors,
+                                            " state_dtype: DTYPE_F64 optimizer { sam { rho: 0.1 } }"
+                                            " workers { num_workers: 4 quorum: 3 }"
+                                            " durability { mode: MODE_PERIODIC snapshot_interval_seconds: 2.5 } }")),
+                       "");
+    for (int64_t t = 0; t < 3; ++t) {
+      for (int w = 0; w < 3; ++w) Send(*s, (w + static_cast<int>(t)) % 4, t, TickOutcome::kApplied, 1 + w);
+      if (t == 1) Send(*s, 0, 1, TickOutcome::kDropped);  // tick 1 closed with workers 1, 2 and 3
+    }
+    Send(*s, 2, 2, TickOutcome::kDuplicate);  // worker 2 was in tick 2's quorum
+    Send(*s, 1, 3, TickOutcome::kApplied, 16);
+    Send(*s, 3, 3, TickOutcome::kApplied, 48);
+    out.Write("sam_f64_quorum_waiting", SnapshotOf(scratch, *s));
+  }
+  {  // Async with stale gradients and a duplicate.
+    auto s = Persisted(store, "s-000000000001-0003",
+                       Request(absl::StrCat("spec { ", kTwoTensors,
+                                            " optimizer { sgld { temperature: 0.1 } }"
+                                            " workers { num_workers: 3 mode: MODE_ASYNC max_staleness: 2 } }")),
+                       "bob");
+    Send(*s, 0, 0, TickOutcome::kApplied);
+    Send(*s, 1, 0, TickOutcome::kApplied);
+    Send(*s, 2, 1, TickOutcome::kApplied);
+    Send(*s, 0, 3, TickOutcome::kApplied);
+    Send(*s, 1, 0, TickOutcome::kDuplicate);
+    out.Write("sgld_async_stale", SnapshotOf(scratch, *s));
+  }
+  {  // Mid-step, every_tick (its snapshot also starts a new log).
+    auto s = Persisted(store, "s-000000000001-0004",
+                       Request(absl::StrCat("spec { ", kTwoTensors, " optimizer { entropy_sgd { L: 3 } }",
+                                            " durability { mode: MODE_EVERY_TICK } }")),
+                       "");
+    for (int64_t t = 0; t < 6; ++t) Send(*s, 0, t, TickOutcome::kApplied);
+    out.Write("entropy_sgd_mid_step_every_tick", SnapshotOf(scratch, *s));
+  }
+  {  // Samples, and a skipped NaN.
+    auto s = Persisted(store, "s-000000000001-0005",
+                       Request(absl::StrCat("spec { ", kTwoTensors,
+                                            " state_dtype: DTYPE_F64"
+                                            " optimizer { emcmc { num_data: 100 momentum: 0.5 } }"
+                                            " samples { which: WHICH_BOTH thin: 2 max_samples: 3 }"
+                                            " nonfinite_policy: NONFINITE_POLICY_SKIP }")),
+                       "");
+    for (int64_t t = 0; t < 7; ++t) Send(*s, 0, t, TickOutcome::kApplied);
+    Send(*s, 0, 7, TickOutcome::kSkipped, 1, /*nan=*/true);
+    out.Write("emcmc_f64_samples_skip", SnapshotOf(scratch, *s));
+  }
+  {  // A sync pair, one gradient waiting.
+    auto s = Persisted(store, "s-000000000001-0006",
+                       Request(absl::StrCat("spec { ", kTwoTensors,
+                                            " optimizer { entropy_sgd { variant: VARIANT_PAPER L: 2 } }"
+                                            " workers { num_workers: 2 } }")),
+                       "");
+    for (int64_t t = 0; t < 2; ++t) {
+      Send(*s, 0, t, TickOutcome::kApplied);
+      Send(*s, 1, t, TickOutcome::kApplied);
+    }
+    Send(*s, 1, 2, TickOutcome::kApplied);
+    out.Write("entropy_sgd_paper_pair_waiting", SnapshotOf(scratch, *s));
+  }
+  {  // Created with initial values in the request, as the Python client sends a model that fits one
+     // chunk: the fingerprint (the request's bytes) is larger than any other string.
+    v1::CreateSessionRequest request = Request(
+        "spec { tensors { name: 'fc.weight' shape: [40, 40] } optimizer { sgd {} } } request_id: 'with-values'");
+    AddInitialValues(request, WireDType::kF32, 0);
+    auto s = Persisted(store, "s-000000000001-0007", request, "");
+    Send(*s, 0, 0, TickOutcome::kApplied);
+    out.Write("initial_values_in_the_request", SnapshotOf(scratch, *s));
+  }
+  {  // As written when the session is created.
+    auto s = Persisted(store, "s-000000000001-0008",
+                       Request("spec { tensors { name: 'x' shape: 4 } optimizer { sam { adaptive: true } } }"), "");
+    out.Write("sam_fresh", scratch.File(s->id(), "snapshot"));
+  }
+
+  // Damaged: refused by the reader, or by recovery.
+  auto with_crc = [](std::string body) {
+    const uint32_t crc = Crc32c(body);
+    body.append(reinterpret_cast<const char*>(&crc), 4);
+    return body;
+  };
+  const std::string body = first.substr(0, first.size() - 4);
+  std::string bad_crc = first;
+  bad_crc.back() = static_cast<char>(bad_crc.back() ^ 1);
+  out.Write("refused_checksum", bad_crc);
+  out.Write("refused_truncated", with_crc(body.substr(0, body.size() / 2)));
+  out.Write("refused_magic", with_crc("BASNSNAQ" + body.substr(8)));
+  std::string version = body;
+  version[8] = 2;
+  out.Write("refused_version", with_crc(version));
+  out.Write("refused_trailing_bytes", with_crc(body + "extra"));
+  out.Write("refused_empty", "");
+  SessionImage image = *DecodeSnapshot(first);
+  SessionImage wrong_size = image;
+  wrong_size.workers = WorkerPolicy{3, WorkerPolicy::Mode::kSync, 2, 0};
+  wrong_size.last_tick_of_worker = {{1, 5}};
+  wrong_size.pending[1] = PendingContribution{{1, 2, 3}, 0.5, 1};
+  out.Write("refused_recovery_waiting_gradient_size", EncodeSnapshot(wrong_size));
+  SessionImage bad_policy = image;
+  bad_policy.workers = WorkerPolicy{2, WorkerPolicy::Mode::kSync, 3, 0};
+  out.Write("refused_recovery_quorum_over_workers", EncodeSnapshot(bad_policy));
+  SessionImage bad_state = image;
+  bad_state.state[20] ^= 1;
+  out.Write("refused_recovery_state_checksum", EncodeSnapshot(bad_state));
+}
+
+void Logs(const fs::path& root) {
+  CorpusWriter out(root, "wal_fuzz");
+  ScratchStore scratch;
+  SessionStore& store = scratch.store();
+  std::string three;  // a log of three records, for the damaged seeds
+  {  // EMCMC, f64, a quorum of 3 of 4, the model and anchor set between steps.
+    auto s = Persisted(store, "s-000000000002-0001",
+                       Request(absl::StrCat("spec { ", kTwoTensors,
+                                            " state_dtype: DTYPE_F64 optimizer { emcmc { form: FORM_PAPER } }"
+                                            " workers { num_workers: 4 quorum: 3 }"
+                                            " durability { mode: MODE_EVERY_TICK } }")),
+                       "");
+    for (int w = 0; w < 3; ++w) Send(*s, w, 0, TickOutcome::kApplied, 1 + w);
+    SetParameters(*s, /*anchor=*/false, 0.1);
+    SetParameters(*s, /*anchor=*/true, 0.2);
+    for (int w = 1; w < 4; ++w) Send(*s, w, 1, TickOutcome::kApplied, 8);
+    Send(*s, 0, 2, TickOutcome::kApplied, 2);
+    const std::vector<std::string> logs = scratch.Logs(s->id());
+    out.Write("emcmc_f64_quorum_set_parameters", logs.back());
+  }
+  std::string entropy;
+  {  // Entropy-SGD, f32, one worker; then its snapshot starts a log that holds only a header.
+    auto s = Persisted(store, "s-000000000002-0002",
+                       Request(absl::StrCat("spec { ", kTwoTensors, " optimizer { entropy_sgd { L: 2 } }",
+                                            " durability { mode: MODE_EVERY_TICK } }")),
+                       "");
+    for (int64_t t = 0; t < 4; ++t) Send(*s, 0, t, TickOutcome::kApplied);
+    entropy = scratch.Logs(s->id()).back();
+    out.Write("entropy_sgd_f32", entropy);
+    absl::Status snapshot = s->Snapshot();
+    if (!snapshot.ok()) ScratchStore::Die(s->id(), snapshot);
+    out.Write("header_only", scratch.Logs(s->id()).back());
+    Send(*s, 0, 4, TickOutcome::kApplied);
+    out.Write("after_a_snapshot", scratch.Logs(s->id()).back());
+  }
+  {  // Async: ticks computed at older ticks; a skipped NaN is not logged.
+    auto s = Persisted(store, "s-000000000002-0003",
+                       Request(absl::StrCat("spec { ", kTwoTensors,
+                                            " optimizer { sgd {} } workers { num_workers: 2 mode: MODE_ASYNC"
+                                            " max_staleness: 3 } durability { mode: MODE_EVERY_TICK }"
+                                            " nonfinite_policy: NONFINITE_POLICY_SKIP }")),
+                       "");
+    Send(*s, 0, 0, TickOutcome::kApplied);
+    Send(*s, 1, 0, TickOutcome::kApplied);
+    Send(*s, 1, 2, TickOutcome::kSkipped, 1, /*nan=*/true);
+    Send(*s, 0, 1, TickOutcome::kApplied);
+    three = scratch.Logs(s->id()).back();
+    out.Write("sgd_async", three);
+  }
+  // Torn tails: a write cut short in the last record, a last record failing its checksum, blocks
+  // allocated but never written (zeros).
+  const std::size_t last_record = [&] {
+    auto contents = ParseWal(three);
+    if (!contents.ok() || contents->records.size() != 3) ScratchStore::Die("the async log", contents.status());
+    const WalRecord& r = contents->records.back();
+    return three.size() - (EncodeWalRecordPrefix(r, r.values).size() + r.values.size());
+  }();
+  out.Write("torn_in_frame", three.substr(0, last_record + 3));
+  out.Write("torn_in_payload", three.substr(0, last_record + 20));
+  out.Write("torn_last_byte", three.substr(0, three.size() - 1));
+  std::string bad_last = three;
+  bad_last.back() = static_cast<char>(bad_last.back() ^ 1);
+  out.Write("torn_checksum", bad_last);
+  out.Write("zero_filled_tail", three + std::string(100, '\0'));
+  out.Write("zero_filled_after_header", EncodeWalHeader("s-000000000002-0003", 1) + std::string(64, '\0'));
+
+  // Damaged: refused.
+  std::string damaged = three;
+  damaged[last_record - 10] ^= 1;  // inside the second record, the third follows
+  out.Write("refused_damaged_record", damaged);
+  {
+    auto contents = ParseWal(three);
+    std::string spliced = EncodeWalHeader("s-000000000002-0003", contents->first_seq);
+    for (std::size_t i : {0, 2}) {
+      const WalRecord& r = contents->records[i];
+      spliced += EncodeWalRecordPrefix(r, r.values) + r.values;
+    }
+    out.Write("refused_out_of_sequence", spliced);
+  }
+  std::string bad_header = three;
+  bad_header[10] ^= 1;
+  out.Write("refused_header_checksum", bad_header);
+  out.Write("refused_magic", "BASNWAL2" + three.substr(8));
+  out.Write("refused_empty", "");
+}
+
 }  // namespace
 }  // namespace basin
 
@@ -421,5 +743,7 @@ int main(int argc, char** argv) {
   basin::TrainChunks(root);
   basin::States(root);
   basin::Checkpoints(root);
+  basin::Snapshots(root);
+  basin::Logs(root);
   return 0;
 }
