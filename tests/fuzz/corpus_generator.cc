@@ -65,6 +65,31 @@ class CorpusWriter {
   int count_ = 0;
 };
 
+// `body` with its CRC-32C appended, as the state codec and snapshots end.
+std::string WithCrc(std::string body) {
+  const uint32_t crc = Crc32c(body);
+  body.append(reinterpret_cast<const char*>(&crc), 4);
+  return body;
+}
+
+// The damage every checksummed format with an 8-byte magic and a u32 version must refuse, made
+// from a good file: a wrong checksum, a cut, another magic, another version, bytes after the end,
+// nothing. Returns the file without its checksum, for format-specific damage.
+std::string WriteFramingDamage(CorpusWriter& out, const std::string& good, const std::string& wrong_magic) {
+  const std::string body = good.substr(0, good.size() - 4);
+  std::string bad_crc = good;
+  bad_crc.back() = static_cast<char>(bad_crc.back() ^ 1);
+  out.Write("refused_checksum", bad_crc);
+  out.Write("refused_truncated", WithCrc(body.substr(0, body.size() / 2)));
+  out.Write("refused_magic", WithCrc(wrong_magic + body.substr(8)));
+  std::string version = body;
+  version[8] = 2;
+  out.Write("refused_version", WithCrc(version));
+  out.Write("refused_trailing_bytes", WithCrc(body + "extra"));
+  out.Write("refused_empty", "");
+  return body;
+}
+
 v1::CreateSessionRequest Request(const std::string& text) {
   v1::CreateSessionRequest request;
   if (!google::protobuf::TextFormat::ParseFromString(text, &request)) {
@@ -335,25 +360,9 @@ void States(const fs::path& root) {
   auto fresh = Trained("sgd {}", "", false, 0);
   out.Write("sgd_fresh", EncodeState(*fresh));
   // Damaged: each refused with a different message.
-  auto with_crc = [](std::string body) {
-    const uint32_t crc = Crc32c(body);
-    body.append(reinterpret_cast<const char*>(&crc), 4);
-    return body;
-  };
-  const std::string body = first.substr(0, first.size() - 4);
-  std::string bad_crc = first;
-  bad_crc.back() = static_cast<char>(bad_crc.back() ^ 1);
-  out.Write("refused_checksum", bad_crc);
-  out.Write("refused_truncated", with_crc(body.substr(0, body.size() / 2)));
-  out.Write("refused_magic", with_crc("BASNSTAX" + body.substr(8)));
-  std::string version = body;
-  version[8] = 2;
-  out.Write("refused_version", with_crc(version));
-  std::string dtype = body;
+  std::string dtype = WriteFramingDamage(out, first, "BASNSTAX");
   dtype[12] = 7;
-  out.Write("refused_dtype", with_crc(dtype));
-  out.Write("refused_trailing_bytes", with_crc(body + "extra"));
-  out.Write("refused_empty", "");
+  out.Write("refused_dtype", WithCrc(dtype));
 }
 
 void Checkpoints(const fs::path& root) {
@@ -614,22 +623,7 @@ void Snapshots(const fs::path& root) {
   }
 
   // Damaged: refused by the reader, or by recovery.
-  auto with_crc = [](std::string body) {
-    const uint32_t crc = Crc32c(body);
-    body.append(reinterpret_cast<const char*>(&crc), 4);
-    return body;
-  };
-  const std::string body = first.substr(0, first.size() - 4);
-  std::string bad_crc = first;
-  bad_crc.back() = static_cast<char>(bad_crc.back() ^ 1);
-  out.Write("refused_checksum", bad_crc);
-  out.Write("refused_truncated", with_crc(body.substr(0, body.size() / 2)));
-  out.Write("refused_magic", with_crc("BASNSNAQ" + body.substr(8)));
-  std::string version = body;
-  version[8] = 2;
-  out.Write("refused_version", with_crc(version));
-  out.Write("refused_trailing_bytes", with_crc(body + "extra"));
-  out.Write("refused_empty", "");
+  WriteFramingDamage(out, first, "BASNSNAQ");
   SessionImage image = *DecodeSnapshot(first);
   SessionImage wrong_size = image;
   wrong_size.workers = WorkerPolicy{3, WorkerPolicy::Mode::kSync, 2, 0};
