@@ -114,6 +114,11 @@ Session::Session(std::string id, AnyOptimizer optimizer, WorkerPolicy workers, s
       layout_(std::visit([](const auto& o) { return o->layout(); }, optimizer)),
       dtype_(std::visit([](const auto& o) { return o->dtype(); }, optimizer)),
       spec_(std::visit([](const auto& o) { return o->spec(); }, optimizer)),
+      state_bytes_(std::visit(
+          [](const auto& o) {
+            return static_cast<int64_t>(o->StateVariableNames().size()) * o->dimension() * DTypeSize(o->dtype());
+          },
+          optimizer)),
       workers_(workers),
       metrics_run_(std::move(metrics_run)),
       settings_(std::move(settings)),
@@ -199,14 +204,6 @@ SessionCounters Session::counters() const {
   return counters_;
 }
 
-int64_t Session::state_bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return std::visit(
-      [](const auto& o) {
-        return static_cast<int64_t>(o->StateVariableNames().size()) * o->dimension() * DTypeSize(o->dtype());
-      },
-      optimizer_);
-}
 
 template <typename Real>
 QueryPoint<Real> Session::CopyQuery() const {

@@ -145,7 +145,7 @@ class Session {
   int64_t tick() const;
   OptimizerStats Stats() const;
   SessionCounters counters() const;
-  int64_t state_bytes() const;
+  int64_t state_bytes() const { return state_bytes_; }
 
   // Runs fn(optimizer) under the session lock: for parameters, samples and serialization.
   template <typename Fn>
@@ -203,6 +203,7 @@ class Session {
   const ParameterLayout layout_;
   const DType dtype_;
   const OptimizerSpec spec_;
+  const int64_t state_bytes_;  // fixed for the session's life: its layout and variables never change
   const WorkerPolicy workers_;
   const std::string metrics_run_;
   const SessionSettings settings_;

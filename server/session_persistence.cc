@@ -127,11 +127,8 @@ bool Session::SnapshotDue(absl::Time now, absl::Duration default_interval) const
                                       ? settings_.durability.snapshot_interval
                                       : default_interval;
   if (now - last_snapshot_ >= interval) return true;
-  const uint64_t state = static_cast<uint64_t>(std::visit(
-      [](const auto& o) { return o->dimension() * static_cast<int64_t>(o->StateVariableNames().size()) *
-                                 DTypeSize(o->dtype()); },
-      optimizer_));
-  return wal_ != nullptr && wal_->bytes() > kLogGrowthFactor * std::max<uint64_t>(state, 1 << 20);
+  return wal_ != nullptr &&
+         wal_->bytes() > kLogGrowthFactor * std::max<uint64_t>(static_cast<uint64_t>(state_bytes_), 1 << 20);
 }
 
 absl::Status Session::MakeDurable() {
