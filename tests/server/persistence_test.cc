@@ -16,12 +16,15 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/session_manager.h"
+#include "tests/testing/crash_image.h"
 
 namespace basin {
 namespace {
 
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
+using testing::CrashImageOf;
+using testing::Restarted;
 
 constexpr int64_t kDim = 37;
 
@@ -45,22 +48,8 @@ class PersistenceTest : public ::testing::Test {
   }
 
   // The data directory as a SIGKILL would leave it, opened by a new "server".
-  struct Restarted {
-    std::unique_ptr<SessionStore> store;
-    std::unique_ptr<SessionManager> manager;
-    SessionManager::Recovery recovery;
-  };
   Restarted CrashImage(const std::string& name, const std::function<void(const fs::path&)>& damage = {}) {
-    const fs::path copy = root_ / name;
-    fs::copy(root_ / "live", copy, fs::copy_options::recursive);
-    if (damage) damage(copy);
-    Restarted r;
-    auto store = SessionStore::Open(copy.string());
-    EXPECT_TRUE(store.ok()) << store.status();
-    r.store = *std::move(store);
-    r.manager = std::make_unique<SessionManager>(ServerLimits{}, nullptr, r.store.get(), absl::Hours(1));
-    r.recovery = r.manager->Recover();
-    return r;
+    return CrashImageOf(root_ / "live", root_ / name, damage);
   }
 
   std::shared_ptr<Session> Create(OptimizerConfig config, Durability::Mode mode, WorkerPolicy workers = {},

@@ -30,6 +30,7 @@
 #include "server/server_metrics.h"
 #include "server/session_collector.h"
 #include "server/session_manager.h"
+#include "tests/testing/crash_image.h"
 
 namespace basin {
 namespace {
@@ -120,22 +121,8 @@ class DataDirectory {
     return ids;
   }
 
-  struct Restarted {
-    std::unique_ptr<SessionStore> store;
-    std::unique_ptr<SessionManager> manager;
-    SessionManager::Recovery recovery;
-  };
-  Restarted CrashImage() {
-    const fs::path copy = root_ / absl::StrCat("crash-", ++crashes_);
-    fs::copy(root_ / "live", copy, fs::copy_options::recursive);
-    Restarted r;
-    auto store = SessionStore::Open(copy.string());
-    EXPECT_TRUE(store.ok()) << store.status();
-    r.store = *std::move(store);
-    r.manager = std::make_unique<SessionManager>(ServerLimits{}, nullptr, r.store.get(), absl::Hours(1));
-    r.recovery = r.manager->Recover();
-    return r;
-  }
+  using Restarted = testing::Restarted;
+  Restarted CrashImage() { return testing::CrashImageOf(root_ / "live", root_ / absl::StrCat("crash-", ++crashes_)); }
 
  private:
   fs::path root_;
