@@ -1,16 +1,16 @@
 #include "core/noise.h"
 
-#include <array>
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <numbers>
+#include <type_traits>
 #include <vector>
 
 #include "absl/types/span.h"
-#include "core/philox.h"
+#include "core/kernels/normal_kernel.h"
 
 namespace basin {
 namespace {
@@ -20,65 +20,42 @@ namespace {
 // repeat earlier draws.
 [[maybe_unused]] constexpr uint64_t kMaxElements = uint64_t{4} << 32;  // only asserted
 
-// Everything about a (seed, tick, stream) draw except the block number, hoisted out of the loop.
-struct DrawCoordinates {
-  std::array<uint32_t, 2> key;
-  uint32_t stream;
-  uint32_t tick_low;
-  uint32_t tick_high;
-};
-
-DrawCoordinates MakeDrawCoordinates(uint64_t seed, uint64_t tick, uint32_t stream) {
+PhiloxDraw MakePhiloxDraw(uint64_t seed, uint64_t tick, uint32_t stream) {
   return {.key = {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)},
           .stream = stream,
           .tick_low = static_cast<uint32_t>(tick),
           .tick_high = static_cast<uint32_t>(tick >> 32)};
 }
 
-// The four normals of one block: two Box–Muller transforms over the block's Philox output, as
-// documented in noise.h. Computed in double whatever the output type, so f32 and f64 sessions see
-// the same draws up to the final rounding.
-std::array<double, 4> NormalsOfBlock(const DrawCoordinates& draw, uint32_t block) {
-  const std::array<uint32_t, 4> bits =
-      Philox4x32_10({block, draw.stream, draw.tick_low, draw.tick_high}, draw.key);
-  constexpr double kTwoPi = 2.0 * std::numbers::pi;
-  const double radius0 = std::sqrt(-2.0 * std::log(Uint32ToOpenUnitDouble(bits[0])));
-  const double angle0 = kTwoPi * Uint32ToOpenUnitDouble(bits[1]);
-  const double radius1 = std::sqrt(-2.0 * std::log(Uint32ToOpenUnitDouble(bits[2])));
-  const double angle1 = kTwoPi * Uint32ToOpenUnitDouble(bits[3]);
-  return {radius0 * std::cos(angle0), radius0 * std::sin(angle0), radius1 * std::cos(angle1),
-          radius1 * std::sin(angle1)};
-}
-
-// Head (partial block), whole blocks, tail (partial block). Each element's value depends only on
-// its own index, so any split of a range gives the same bits. The whole-block loop is the one to
-// vectorize.
+// Whole blocks go straight into `out` (f32) or through a stack buffer that stays in L1 (f64, and
+// the partial blocks at either end). Each element's value depends only on its own index, so any
+// split of a range gives the same bits; f64 draws are the f32 draws widened, so f32 and f64
+// sessions with the same seed get the same noise.
 template <typename Real>
 void FillPhiloxNormals(uint64_t seed, uint64_t tick, uint32_t stream, uint64_t first,
                        absl::Span<Real> out) {
   assert(out.size() <= kMaxElements && first <= kMaxElements - out.size());
-  const DrawCoordinates draw = MakeDrawCoordinates(seed, tick, stream);
-  const size_t size = out.size();
+  const PhiloxDraw draw = MakePhiloxDraw(seed, tick, stream);
+  constexpr size_t kStagingBlocks = 256;
+  alignas(64) float staging[4 * kStagingBlocks];
   size_t i = 0;
-
-  if (const uint64_t head_lane = first % 4; head_lane != 0 && size > 0) {
-    const std::array<double, 4> normals = NormalsOfBlock(draw, static_cast<uint32_t>(first / 4));
-    for (uint64_t lane = head_lane; lane < 4 && i < size; ++lane) {
-      out[i++] = static_cast<Real>(normals[lane]);
+  while (i < out.size()) {
+    const uint64_t element = first + i;
+    const uint64_t lane = element % 4;
+    const size_t wanted = out.size() - i;
+    if constexpr (std::is_same_v<Real, float>) {
+      if (lane == 0 && wanted >= 4) {
+        const size_t blocks = wanted / 4;
+        FillNormalBlocks(draw, element / 4, blocks, out.data() + i);
+        i += 4 * blocks;
+        continue;
+      }
     }
-  }
-
-  // From here first + i is a multiple of 4 (or the range is used up).
-  for (; size - i >= 4; i += 4) {
-    const std::array<double, 4> normals =
-        NormalsOfBlock(draw, static_cast<uint32_t>((first + i) / 4));
-    for (int lane = 0; lane < 4; ++lane) out[i + lane] = static_cast<Real>(normals[lane]);
-  }
-
-  if (i < size) {
-    const std::array<double, 4> normals =
-        NormalsOfBlock(draw, static_cast<uint32_t>((first + i) / 4));
-    for (int lane = 0; i < size; ++lane) out[i++] = static_cast<Real>(normals[lane]);
+    const size_t blocks = std::min(kStagingBlocks, (lane + wanted + 3) / 4);
+    FillNormalBlocks(draw, element / 4, blocks, staging);
+    const size_t take = std::min(wanted, 4 * blocks - lane);
+    for (size_t k = 0; k < take; ++k) out[i + k] = static_cast<Real>(staging[lane + k]);
+    i += take;
   }
 }
 

@@ -1,4 +1,5 @@
 // basin-server: the optimizer service. `basin-server --help` lists every flag.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -11,6 +12,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
+#include "core/parallel_for.h"
 #include "server/basin_server.h"
 #include "server/flag_spelling.h"
 
@@ -46,6 +48,9 @@ ABSL_FLAG(std::string, tls_client_ca, "",
 ABSL_FLAG(std::string, auth_tokens_file, "",
           "file of `tenant token` lines (docs/security.md): every basin.v1.Optimizer call needs "
           "`authorization: Bearer <token>` and sees only its tenant's sessions; health and reflection stay open");
+ABSL_FLAG(int32_t, kernel_threads, 0,
+          "threads one large optimizer pass may use (tensors of 2^18 elements or more are split); 0: one per core. "
+          "Results do not depend on it");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(20),
           "on SIGTERM/SIGINT: how long running ticks may take before streams are cancelled");
 
@@ -100,6 +105,13 @@ int main(int argc, char** argv) {
                                 .key = absl::GetFlag(FLAGS_tls_key),
                                 .client_ca = absl::GetFlag(FLAGS_tls_client_ca)};
   options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  const int32_t kernel_threads = absl::GetFlag(FLAGS_kernel_threads);
+  if (kernel_threads < 0) {
+    std::fprintf(stderr, "basin-server: --kernel_threads must be >= 0, got %d\n", kernel_threads);
+    return 2;
+  }
+  basin::SetKernelThreads(kernel_threads > 0 ? kernel_threads
+                                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
   auto server = basin::BasinServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "basin-server: %s\n", server.status().ToString().c_str());

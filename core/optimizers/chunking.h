@@ -4,16 +4,22 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "core/parallel_for.h"
+
 namespace basin {
 
 // Update kernels walk the parameters in chunks so a chunk's noise draws fit on the stack and stay
-// in L1 while they are used. Results never depend on the chunk size: every rule is elementwise
-// and the noise is keyed by element index.
+// in L1 while they are used; large tensors are split across the kernel threads in whole chunks.
+// Results never depend on the chunk size or the thread count: every rule is elementwise and the
+// noise is keyed by element index. `body` runs concurrently on different chunks, so it keeps its
+// scratch (noise draws) in its own frame.
 inline constexpr int64_t kKernelChunk = 1024;
 
 template <typename Body>
 void ForEachKernelChunk(int64_t n, Body body) {
-  for (int64_t begin = 0; begin < n; begin += kKernelChunk) body(begin, std::min(n, begin + kKernelChunk));
+  ParallelFor(n, kKernelChunk, [&](int64_t begin, int64_t end) {
+    for (int64_t chunk = begin; chunk < end; chunk += kKernelChunk) body(chunk, std::min(end, chunk + kKernelChunk));
+  });
 }
 
 }  // namespace basin

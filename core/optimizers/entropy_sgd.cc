@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/kernels/update_kernels.h"
 #include "core/optimizers/chunking.h"
 
 namespace basin {
@@ -37,79 +38,50 @@ void EntropySgd<Real>::ApplyTick(absl::Span<const Real> g) {
 template <typename Real>
 void EntropySgd<Real>::InnerTick(absl::Span<const Real> g) {
   const EntropySgdConfig& c = config();
-  // The first inner tick starts the loop from x (x' ← x, μ ← x, m ← 0) in the same pass; the
-  // last one also applies the outer update.
-  const bool fresh = !InnerLoopStarted();
-  const bool last = this->phase() + 1 == ticks_per_step();
   const bool pytorch = c.variant == Variant::kPytorch;
   const bool paper = c.variant == Variant::kPaper;
-  const Real gamma = static_cast<Real>(CurrentGamma());
-  const Real inner_lr = static_cast<Real>(c.inner_lr);
-  const Real mom = static_cast<Real>(c.momentum);
-  const Real wd = static_cast<Real>(c.weight_decay);
-  const Real ema = static_cast<Real>(c.ema);
-  const Real keep = static_cast<Real>(1 - c.ema);
   // The per-step noise standard deviation is ε·√(2η') (code) or ε·√η' (paper). The reference codes
   // add it to the gradient as (ε/√(0.5η'))·ξ before the η' step; Algorithm 1 adds it to x'. The
   // two agree in law; with prescribed draws the sign differs, so each variant keeps its own.
-  const double noise_std = c.noise * std::sqrt(c.noise_scaling == EntropySgdConfig::NoiseScaling::kCode
-                                                   ? 2 * c.inner_lr
-                                                   : c.inner_lr);
-  const Real noise_in_iterate = static_cast<Real>(paper ? noise_std : 0);
-  const Real noise_in_gradient = static_cast<Real>(
-      paper ? 0
-            : c.noise / std::sqrt(c.noise_scaling == EntropySgdConfig::NoiseScaling::kCode ? 0.5 * c.inner_lr
-                                                                                           : c.inner_lr));
-  const bool noisy = noise_std != 0;
+  const bool code_scaling = c.noise_scaling == EntropySgdConfig::NoiseScaling::kCode;
+  const double noise_std = c.noise * std::sqrt(code_scaling ? 2 * c.inner_lr : c.inner_lr);
+  const double lr = this->CurrentLr();
 
+  EntropySgdInnerStep<Real> s;
+  s.gamma = static_cast<Real>(CurrentGamma());
+  s.inner_lr = static_cast<Real>(c.inner_lr);
+  s.momentum = static_cast<Real>(c.momentum);
+  s.weight_decay = static_cast<Real>(c.weight_decay);
+  s.ema = static_cast<Real>(c.ema);
+  s.keep = static_cast<Real>(1 - c.ema);
+  s.noise_in_iterate = static_cast<Real>(paper ? noise_std : 0);
+  s.noise_in_gradient =
+      static_cast<Real>(paper ? 0 : c.noise / std::sqrt(code_scaling ? 0.5 * c.inner_lr : c.inner_lr));
   // The outer update, fused into the last inner tick's pass.
-  const double lr_d = this->CurrentLr();
-  const Real lr = static_cast<Real>(lr_d);
-  const Real outer_rate = static_cast<Real>(paper ? lr_d * CurrentGamma() : lr_d);
-  const bool outer_first = this->step() == 0 && !c.extra_tick_at_x;
+  s.lr = static_cast<Real>(lr);
+  s.outer_rate = static_cast<Real>(paper ? lr * CurrentGamma() : lr);
+  // The first inner tick starts the loop from x (x' ← x, μ ← x, m ← 0) in the same pass; the
+  // last one also applies the outer update.
+  s.fresh = !InnerLoopStarted();
+  s.last = this->phase() + 1 == ticks_per_step();
+  s.pytorch = pytorch;
+  s.paper = paper;
+  s.has_momentum = s.momentum != 0;
+  s.nesterov = c.nesterov;
+  s.noisy = noise_std != 0;
+  s.outer_first = this->step() == 0 && !c.extra_tick_at_x;
 
   Real* x = x_.data();
   Real* xp = x_inner_.data();
   Real* mu = mu_.data();
   Real* m = inner_momentum_.data();
   Real* outer_m = outer_momentum_.data();
-  const bool has_momentum = mom != 0;
-
-  Real xi[kKernelChunk];
   ForEachKernelChunk(this->dimension(), [&](int64_t begin, int64_t end) {
-    if (noisy) this->Draw(0, begin, absl::MakeSpan(xi, end - begin));
-    for (int64_t i = begin; i < end; ++i) {
-      const Real x_inner = fresh ? x[i] : xp[i];
-      const Real mu_prev = fresh ? x[i] : mu[i];
-      Real d = g[i];
-      if (pytorch) d += wd * x_inner;
-      if (has_momentum) {
-        m[i] = fresh ? d : mom * m[i] + d;  // the buffer restarts at 0 each step: mom·0 + d
-        d = c.nesterov ? d + mom * m[i] : m[i];
-      }
-      if (!pytorch) {
-        d = d - gamma * (x[i] - x_inner) + wd * x_inner;
-      } else {
-        d -= gamma * (x[i] - x_inner);
-      }
-      if (noisy && !paper) d += noise_in_gradient * xi[i - begin];
-      Real next = x_inner - inner_lr * d;
-      if (noisy && paper) next += noise_in_iterate * xi[i - begin];
-      xp[i] = next;
-      mu[i] = keep * mu_prev + ema * next;
-      if (!last) continue;
-
-      if (pytorch) {
-        Real od = (x[i] - mu[i]) + wd * x[i];
-        if (has_momentum) {
-          outer_m[i] = outer_first ? od : mom * outer_m[i] + od;
-          od = c.nesterov ? od + mom * outer_m[i] : outer_m[i];
-        }
-        x[i] -= lr * od;
-      } else {
-        x[i] -= outer_rate * (x[i] - mu[i]);
-      }
-    }
+    Real xi[kKernelChunk];
+    if (s.noisy) this->Draw(0, begin, absl::MakeSpan(xi, end - begin));
+    ApplyEntropySgdInnerStep(s, g.data() + begin, xi, x + begin, xp + begin, mu + begin,
+                             s.has_momentum ? m + begin : nullptr,
+                             s.has_momentum && pytorch ? outer_m + begin : nullptr, end - begin);
   });
 }
 

@@ -4,7 +4,7 @@
 
 #include "core/optimizers/chunking.h"
 #include "core/optimizers/sgd_rule.h"
-#include "core/reduction.h"
+#include "core/kernels/reduction_kernels.h"
 
 namespace basin {
 
@@ -23,26 +23,23 @@ double Sam<Real>::DistanceToAnchor() const {
 template <typename Real>
 void Sam<Real>::ApplyTick(absl::Span<const Real> g) {
   const SamConfig& c = config();
-  const Real* w = w_.data();
+  const int64_t n = this->dimension();
   if (this->phase() == 0) {
     // The ascent direction needs the global norm first: one reduction pass, then one update pass.
-    const double norm = std::sqrt(DeterministicSum(this->dimension(), [&](int64_t i) {
-      const double s = c.adaptive ? std::fabs(static_cast<double>(w[i])) * g[i] : g[i];
-      return s * s;
-    }));
+    const double norm = std::sqrt(c.adaptive ? SumOfScaledSquares<Real>(w_.span(), g) : SumOfSquares<Real>(g));
     const Real scale = static_cast<Real>(c.rho / (norm + c.eps));
+    const Real* w = w_.data();
     Real* p = perturbed_.data();
-    ForEachKernelChunk(this->dimension(), [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const Real e = c.adaptive ? w[i] * w[i] * g[i] * scale : g[i] * scale;
-        p[i] = w[i] + e;
-      }
+    ForEachKernelChunk(n, [&](int64_t begin, int64_t end) {
+      ApplySamAscent(c.adaptive, scale, g.data() + begin, w + begin, p + begin, end - begin);
     });
     return;
   }
   const SgdRule<Real> rule = MakeSgdRule<Real>(c, this->CurrentLr(), this->step() == 0);
-  ForEachKernelChunk(this->dimension(), [&](int64_t begin, int64_t end) {
-    rule.Apply(g.data(), w_.data(), momentum_.data(), begin, end);
+  Real* w = w_.data();
+  Real* momentum = momentum_.data();
+  ForEachKernelChunk(n, [&](int64_t begin, int64_t end) {
+    ApplySgdRule(rule, g.data() + begin, w + begin, rule.momentum != 0 ? momentum + begin : nullptr, end - begin);
   });
 }
 

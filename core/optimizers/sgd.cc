@@ -14,8 +14,10 @@ Sgd<Real>::Sgd(OptimizerSpec spec, ParameterLayout layout) : Optimizer<Real>(std
 template <typename Real>
 void Sgd<Real>::ApplyTick(absl::Span<const Real> g) {
   const SgdRule<Real> rule = MakeSgdRule<Real>(config(), this->CurrentLr(), this->step() == 0);
+  Real* theta = theta_.data();
+  Real* momentum = momentum_.data();
   ForEachKernelChunk(this->dimension(), [&](int64_t begin, int64_t end) {
-    rule.Apply(g.data(), theta_.data(), momentum_.data(), begin, end);
+    ApplySgdRule(rule, g.data() + begin, theta + begin, rule.momentum != 0 ? momentum + begin : nullptr, end - begin);
   });
 }
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/kernels/update_kernels.h"
 #include "core/optimizers/chunking.h"
 
 namespace basin {
@@ -16,18 +17,16 @@ void Sgld<Real>::ApplyTick(absl::Span<const Real> g) {
   const SgldConfig& c = config();
   const double lr = this->CurrentLr();
   const double alpha = c.lr_convention == SgldConfig::LrConvention::kWellingTeh ? lr / 2 : lr;
-  const Real step = static_cast<Real>(alpha);
-  const Real wd = static_cast<Real>(c.weight_decay);
-  const Real noise_std = static_cast<Real>(std::sqrt(2 * alpha * c.temperature / c.num_data));
+  SgldStep<Real> s;
+  s.step = static_cast<Real>(alpha);
+  s.weight_decay = static_cast<Real>(c.weight_decay);
+  s.noise_std = static_cast<Real>(std::sqrt(2 * alpha * c.temperature / c.num_data));
+  s.noisy = s.noise_std != 0;
   Real* theta = theta_.data();
-  Real xi[kKernelChunk];
   ForEachKernelChunk(this->dimension(), [&](int64_t begin, int64_t end) {
-    if (noise_std != 0) this->Draw(0, begin, absl::MakeSpan(xi, end - begin));
-    for (int64_t i = begin; i < end; ++i) {
-      Real next = theta[i] - step * (g[i] + wd * theta[i]);
-      if (noise_std != 0) next += noise_std * xi[i - begin];
-      theta[i] = next;
-    }
+    Real xi[kKernelChunk];
+    if (s.noisy) this->Draw(0, begin, absl::MakeSpan(xi, end - begin));
+    ApplySgldStep(s, g.data() + begin, xi, theta + begin, end - begin);
   });
 }
 

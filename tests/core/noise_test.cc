@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "absl/types/span.h"
+#include "core/kernels/normal_kernel.h"
 #include "core/philox.h"
+#include "hwy/targets.h"
 #include "gtest/gtest.h"
 
 namespace basin {
@@ -112,7 +114,7 @@ void ExpectStandardNormal(const std::vector<Real>& x) {
   const double n = static_cast<double>(x.size());
   ASSERT_GE(n, 1e6);
   for (Real v : x) {
-    // Box–Muller over (0, 1) uniforms of 2^-32 resolution cannot exceed sqrt(2 ln 2^33) ≈ 6.77;
+    // Box–Muller over uniforms no smaller than 2^-32 cannot exceed sqrt(2 ln 2^32) ≈ 6.66;
     // a uniform that reached 0 would show up as infinity here.
     ASSERT_TRUE(std::isfinite(v));
     ASSERT_LT(std::abs(v), 6.8);
@@ -164,16 +166,17 @@ TEST(PhiloxNormalNoiseTest, LanesOfABlockAreIndependentNormals) {
 }
 
 // Recomputes draws straight from the mapping documented in noise.h: key (seed low, seed high),
-// counter (element / 4, stream, tick low, tick high), lane element % 4 of two Box–Muller pairs.
-double DocumentedNormal(uint64_t seed, uint64_t tick, uint32_t stream, uint64_t element) {
+// counter (element / 4, stream, tick low, tick high), lane element % 4 of two Box–Muller pairs,
+// each pair by the scalar definition of the transform.
+float DocumentedNormal(uint64_t seed, uint64_t tick, uint32_t stream, uint64_t element) {
   const std::array<uint32_t, 4> u =
       Philox4x32_10({static_cast<uint32_t>(element / 4), stream, static_cast<uint32_t>(tick),
                      static_cast<uint32_t>(tick >> 32)},
                     {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
   const int lane = static_cast<int>(element % 4);
-  const double radius = std::sqrt(-2.0 * std::log(Uint32ToOpenUnitDouble(lane < 2 ? u[0] : u[2])));
-  const double angle = 2.0 * std::numbers::pi * Uint32ToOpenUnitDouble(lane < 2 ? u[1] : u[3]);
-  return lane % 2 == 0 ? radius * std::cos(angle) : radius * std::sin(angle);
+  float c, s;
+  ScalarBoxMuller(lane < 2 ? u[0] : u[2], lane < 2 ? u[1] : u[3], &c, &s);
+  return lane % 2 == 0 ? c : s;
 }
 
 TEST(PhiloxNormalNoiseTest, FollowsTheDocumentedCounterMapping) {
@@ -181,36 +184,64 @@ TEST(PhiloxNormalNoiseTest, FollowsTheDocumentedCounterMapping) {
   const uint64_t tick = (uint64_t{1} << 32) + 7;
   const uint32_t stream = 3;
   const uint64_t first = 4000001;
-  const std::vector<double> got = Draw<double>(PhiloxNormalNoise(seed), tick, stream, first, 4099);
+  const std::vector<float> got = Draw<float>(PhiloxNormalNoise(seed), tick, stream, first, 4099);
   for (size_t i = 0; i < got.size(); ++i) {
-    ASSERT_DOUBLE_EQ(got[i], DocumentedNormal(seed, tick, stream, first + i))
-        << "element " << first + i;
+    ASSERT_EQ(got[i], DocumentedNormal(seed, tick, stream, first + i)) << "element " << first + i;
   }
 }
 
+// Every SIMD target this binary carries (SSE4, AVX2, AVX-512, ... and the portable fallback),
+// forced in turn, gives the bits of the scalar definition: a session's noise does not depend on
+// the machine it runs on.
+TEST(PhiloxNormalNoiseTest, EveryCompiledTargetGivesTheSameBits) {
+  const uint64_t seed = 0xfeedface, tick = 3;
+  const uint32_t stream = 1;
+  const uint64_t first = 6;
+  std::vector<float> expected(70001);
+  for (size_t i = 0; i < expected.size(); ++i) expected[i] = DocumentedNormal(seed, tick, stream, first + i);
+  int targets = 0;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    ++targets;
+    const std::vector<float> got = Draw<float>(PhiloxNormalNoise(seed), tick, stream, first, expected.size());
+    EXPECT_TRUE(BitwiseEqual(expected, got)) << hwy::TargetName(target);
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_GE(targets, 1);
+}
+
+// f64 sessions get the f32 draws widened, so the two dtypes see the same noise.
+TEST(PhiloxNormalNoiseTest, DoublesAreTheFloatsWidened) {
+  const PhiloxNormalNoise noise(12);
+  const std::vector<float> f = Draw<float>(noise, 4, 0, 3, 1001);
+  const std::vector<double> d = Draw<double>(noise, 4, 0, 3, 1001);
+  for (size_t i = 0; i < f.size(); ++i) ASSERT_EQ(static_cast<double>(f[i]), d[i]) << "element " << i;
+}
+
 // Pinned draws. Changing any of these changes every session's noise, so snapshots and recorded
-// runs taken before the change no longer replay. Values from an independent Python implementation
-// (Philox4x32-10 checked against the same Random123 vectors, math.log/sqrt/cos/sin).
+// runs taken before the change no longer replay (the transform changed once, from double-precision
+// libm Box–Muller to the f32 polynomial one; docs/benchmarks.md says why). Values from an
+// independent Python model (Philox in Python integers, the transform in numpy float32 steps).
 TEST(PhiloxNormalNoiseTest, PinnedValuesNeverChange) {
   struct Pinned {
     uint64_t seed, tick;
     uint32_t stream;
     uint64_t element;
-    double value;
+    float value;
   };
   const Pinned pinned[] = {
-      {0, 0, 0, 0, 0.9911376799303855},
-      {0, 0, 0, 1, -0.9246625876655352},
-      {0, 0, 0, 2, -0.6176089594591907},
-      {0, 0, 0, 3, -0.48206858748717946},
-      {0x0123456789abcdef, (uint64_t{1} << 32) + 7, 3, 4 * 1000003 + 2, -1.2424522504344306},
-      {42, 5, 1, 17, 0.2639161099163668},
+      {0, 0, 0, 0, 0.991137683391571f},
+      {0, 0, 0, 1, -0.9246625304222107f},
+      {0, 0, 0, 2, -0.6176089644432068f},
+      {0, 0, 0, 3, -0.48206859827041626f},
+      {0x0123456789abcdef, (uint64_t{1} << 32) + 7, 3, 4 * 1000003 + 2, -1.2424522638320923f},
+      {42, 5, 1, 17, 0.26391616463661194f},
+      {7, 1, 0, 4 * ((uint64_t{1} << 32) - 1) + 3, -2.5189807415008545f},
   };
   for (const Pinned& p : pinned) {
-    const std::vector<double> got =
-        Draw<double>(PhiloxNormalNoise(p.seed), p.tick, p.stream, p.element, 1);
-    EXPECT_DOUBLE_EQ(got[0], p.value) << "seed " << p.seed << " tick " << p.tick << " stream "
-                                      << p.stream << " element " << p.element;
+    const std::vector<float> got = Draw<float>(PhiloxNormalNoise(p.seed), p.tick, p.stream, p.element, 1);
+    EXPECT_EQ(got[0], p.value) << "seed " << p.seed << " tick " << p.tick << " stream " << p.stream
+                               << " element " << p.element;
   }
 }
 
