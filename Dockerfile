@@ -41,7 +41,7 @@ FROM localhost/debian:bookworm
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libre2-9 libc-ares2 libssl3 \
-      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
+      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libhwy1 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 basin \
  && useradd --uid 10001 --gid basin --no-log-init --no-create-home --home-dir /var/lib/basin \
